@@ -1,0 +1,65 @@
+"""Plain values shared by every layer: money, providers, connection states."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class Provider(enum.StrEnum):
+    """The outside systems a workspace connects."""
+
+    PONTO = "ponto"
+    YUKI = "yuki"
+
+
+class ConnectionState(enum.StrEnum):
+    """Life cycle of a workspace's connection to a provider."""
+
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+    FAILING = "failing"
+    DISCONNECTED = "disconnected"
+
+
+class SyncOutcome(enum.StrEnum):
+    """How a sync run ended."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount in one currency; never a float."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")

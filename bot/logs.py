@@ -1,0 +1,97 @@
+"""Logging set-up: JSON or text lines, secrets scrubbed, and no request body ever logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+# Things that must never reach a log line, whatever logged them.
+_TOKENS = [
+    re.compile(r"xox[abeprs]-[A-Za-z0-9-]+"),
+    re.compile(r"xapp-[A-Za-z0-9-]+"),
+    re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),  # Fernet tokens
+    re.compile(r"hooks\.slack\.com/\S+"),
+]
+_KEY_VALUE = re.compile(
+    r"(?i)\b(access_token|refresh_token|client_secret|code_verifier|code|accesskey|password|t)"
+    r"([\"']?\s*[=:]\s*[\"']?|>)[^\s\"'&,}<]+"
+)
+NOISY_LIBRARIES = (
+    "slack_bolt",
+    "slack_sdk",
+    "httpx",
+    "httpcore",
+    "aiohttp.access",
+    "uvicorn.access",
+)
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def scrub(text: str) -> str:
+    """The text with tokens, secrets and one-time link parameters replaced by [redacted]."""
+    for pattern in _TOKENS:
+        text = pattern.sub("[redacted]", text)
+    return _KEY_VALUE.sub(r"\1\2[redacted]", text)
+
+
+class ScrubSecrets(logging.Filter):
+    """Redacts tokens in the message and extras; drops Bolt's lines that quote a request body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.name.startswith("slack_bolt") and "body:" in message:
+            return False
+        record.msg = scrub(message)
+        record.args = None
+        for key, value in list(record.__dict__.items()):
+            if key not in _RESERVED and isinstance(value, str):
+                record.__dict__[key] = scrub(value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, event, then the extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        if record.exc_info:
+            entry["error"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines with the extras appended as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED)
+        return f"{base} {extras}".rstrip()
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Install one stderr handler on the root logger; quiet the libraries that log bodies."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = __import__("time").gmtime
+    else:
+        formatter = TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler.setFormatter(formatter)
+    handler.addFilter(ScrubSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # slack_sdk logs request and response bodies (tokens included) at DEBUG, and Bolt logs the
+    # body of a badly signed request at INFO: these libraries never go below WARNING.
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
