@@ -1,0 +1,48 @@
+"""Every cashbot table, importable from one place."""
+
+from storage.models.banking import BankAccount, BankTransaction
+from storage.models.base import Amount, Base, UTCDateTime, utcnow
+from storage.models.core import (
+    AccessGrant,
+    Alert,
+    AuditEvent,
+    Connection,
+    ConnectLink,
+    DigestRun,
+    JobLease,
+    OAuthState,
+    SlackBot,
+    SlackEventReceipt,
+    SlackInstallation,
+    SyncRequest,
+    SyncRun,
+    Workspace,
+)
+from storage.models.ledger import CallBudget, LedgerBalance, OpenItem, UnparsedItem
+
+__all__ = [
+    "AccessGrant",
+    "Alert",
+    "Amount",
+    "AuditEvent",
+    "BankAccount",
+    "BankTransaction",
+    "Base",
+    "CallBudget",
+    "ConnectLink",
+    "Connection",
+    "DigestRun",
+    "JobLease",
+    "LedgerBalance",
+    "OAuthState",
+    "OpenItem",
+    "SlackBot",
+    "SlackEventReceipt",
+    "SlackInstallation",
+    "SyncRequest",
+    "SyncRun",
+    "UTCDateTime",
+    "UnparsedItem",
+    "Workspace",
+    "utcnow",
+]

@@ -1,0 +1,104 @@
+"""Workspace rows: create on first sight, forget on uninstall."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    AccessGrant,
+    Alert,
+    BankAccount,
+    BankTransaction,
+    Connection,
+    ConnectLink,
+    DigestRun,
+    LedgerBalance,
+    OAuthState,
+    OpenItem,
+    SlackBot,
+    SlackInstallation,
+    SyncRequest,
+    SyncRun,
+    UnparsedItem,
+    Workspace,
+    utcnow,
+)
+
+
+async def find_workspace(session: AsyncSession, team_id: str) -> Workspace | None:
+    return (await session.execute(select(Workspace).where(Workspace.team_id == team_id))).scalar_one_or_none()
+
+
+async def ensure_workspace(
+    session: AsyncSession,
+    team_id: str,
+    *,
+    timezone: str,
+    name: str | None = None,
+    installed_by_user_id: str | None = None,
+    enterprise_id: str | None = None,
+) -> Workspace:
+    """The workspace row for `team_id`, created (or revived after an uninstall) as needed."""
+    workspace = await find_workspace(session, team_id)
+    if workspace is None:
+        workspace = Workspace(team_id=team_id, timezone=timezone, enterprise_id=enterprise_id)
+        session.add(workspace)
+    workspace.uninstalled_at = None
+    if name:
+        workspace.name = name
+    if installed_by_user_id:
+        workspace.installed_by_user_id = installed_by_user_id
+    await session.flush()
+    return workspace
+
+
+async def delete_slack_tokens(session: AsyncSession, team_id: str, user_ids: list[str] | None = None) -> None:
+    """Delete stored Slack tokens of a team: every one, or only those of the given users."""
+    installs = delete(SlackInstallation).where(SlackInstallation.team_key == team_id)
+    if user_ids is not None:
+        installs = installs.where(SlackInstallation.user_id.in_(user_ids))
+    await session.execute(installs)
+    if user_ids is None:
+        await session.execute(delete(SlackBot).where(SlackBot.team_key == team_id))
+
+
+async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime | None = None) -> bool:
+    """Uninstall: delete tokens, credentials and financial data; keep the row and the audit trail.
+
+    Financial rows hang off `connection` and `workspace` with ON DELETE CASCADE; they are
+    deleted explicitly here too so the purge does not depend on the database enforcing it.
+    """
+    await delete_slack_tokens(session, team_id)
+    workspace = await find_workspace(session, team_id)
+    if workspace is None:
+        return False
+    accounts = select(BankAccount.id).where(BankAccount.workspace_id == workspace.id)
+    await session.execute(delete(BankTransaction).where(BankTransaction.account_id.in_(accounts)))
+    for model in _WORKSPACE_DATA:
+        await session.execute(delete(model).where(model.workspace_id == workspace.id))
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace.id)
+        .values(uninstalled_at=now or utcnow(), digest_enabled=False)
+    )
+    return True
+
+
+# Children before parents, so the purge works even where foreign keys are not enforced.
+_WORKSPACE_DATA = (
+    BankAccount,
+    OpenItem,
+    LedgerBalance,
+    UnparsedItem,
+    SyncRequest,
+    SyncRun,
+    Alert,
+    DigestRun,
+    AccessGrant,
+    ConnectLink,
+    OAuthState,
+    Connection,
+)
