@@ -1,0 +1,1 @@
+"""Clients for Ponto and Yuki, written like libraries: no storage, no Slack."""
