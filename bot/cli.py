@@ -1,0 +1,127 @@
+"""The `cashbot` command: serve, web, worker, migrate, keygen, rotate-keys, manifest, demo, …"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.config import Settings
+from bot.errors import CashbotError, ConfigError
+from bot.logs import configure_logging
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from storage.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import build_manifest
+
+    print(json.dumps(build_manifest(Settings.from_env()), indent=2))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from storage.migrate import upgrade_sync
+
+    settings = _settings(args)
+    upgrade_sync(settings.database_url)
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    from bot.process import rotate
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(rotate(settings))
+    print(f"re-encrypted {report.total} values under the newest key", json.dumps(report.rotated))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.process import serve
+
+    settings = _settings(args)
+    settings.require_web()
+    return serve(settings, with_worker=True)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.process import serve
+
+    settings = _settings(args)
+    settings.require_web()
+    return serve(settings, with_worker=False)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.process import work
+
+    settings = _settings(args)
+    settings.require_secrets()
+    return work(settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    configure_logging("WARNING", "text")
+    return asyncio.run(run_demo(args.output))
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "serve": (
+        cmd_serve,
+        "web and worker in one process; migrates an embedded SQLite database first",
+    ),
+    "web": (cmd_web, "the Slack-facing web process only (scale these out)"),
+    "worker": (cmd_worker, "the scheduler: syncs, digests, alerts (one leader among many)"),
+    "migrate": (cmd_migrate, "apply database migrations"),
+    "keygen": (cmd_keygen, "print a new encryption key"),
+    "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored secret under the newest key"),
+    "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
+    "demo": (cmd_demo, "run the whole bot against built-in simulators; no account needed"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cashbot", description="cashbot: cash and receivables in Slack.")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        if name == "demo":
+            command.add_argument("--output", default="demo-output", help="folder for the Block Kit JSON")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as error:
+        print(f"cashbot: {error}", file=sys.stderr)
+        return 2
+    except CashbotError as error:
+        print(f"cashbot: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

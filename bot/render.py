@@ -1,0 +1,136 @@
+"""Block Kit from templates/*.json.j2: one Jinja environment, values through tojson, limits checked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_TEXT = 3000
+MAX_FIELDS = 10
+MAX_HEADER = 150
+MAX_FALLBACK_TEXT = 4000
+
+
+class RenderError(Exception):
+    """A template produced something Slack would refuse (a bug in cashbot, never user input)."""
+
+
+def template_root() -> Traversable:
+    """templates/ in a source checkout, or bot/templates inside an installed wheel."""
+    packaged = resources.files("bot") / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def mrkdwn_escape(value: Any) -> str:
+    """Escape text for Slack mrkdwn: &, < and > are control characters (mentions, links)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _tojson(value: Any) -> str:
+    # Not Jinja's own tojson: that one escapes for HTML, which Slack would show literally.
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _TraversableLoader(jinja2.BaseLoader):
+    """Loads templates from a Traversable, so the same code works from a wheel or a checkout."""
+
+    def __init__(self, root: Traversable) -> None:
+        self.root = root
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        node = self.root.joinpath(template)
+        if not node.is_file():
+            raise jinja2.TemplateNotFound(template)
+        return node.read_text(encoding="utf-8"), None, lambda: True
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered Slack message: fallback text plus blocks."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+class Renderer:
+    """Renders JSON templates into Slack payloads and checks Slack's limits."""
+
+    def __init__(self, root: Traversable | None = None) -> None:
+        self.env = jinja2.Environment(
+            loader=_TraversableLoader(root or template_root()),
+            autoescape=False,  # noqa: S701 - JSON output; every value goes through tojson
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["tojson"] = _tojson
+        self.env.filters["mrkdwn"] = mrkdwn_escape
+
+    def render_json(self, name: str, **context: Any) -> dict[str, Any]:
+        raw = self.env.get_template(name).render(**context)
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise RenderError(f"{name} did not render valid JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise RenderError(f"{name} must render a JSON object")
+        return payload
+
+    def message(self, name: str, **context: Any) -> Message:
+        """A chat message from a template; it must carry a fallback `text`."""
+        payload = self.render_json(name, **context)
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise RenderError(f"{name} has no fallback text")
+        blocks = payload.get("blocks", [])
+        check_blocks(blocks, MAX_MESSAGE_BLOCKS, name)
+        return Message(text=text[:MAX_FALLBACK_TEXT], blocks=blocks)
+
+    def view(self, name: str, **context: Any) -> dict[str, Any]:
+        """A Home tab or modal view from a template."""
+        payload = self.render_json(name, **context)
+        check_blocks(payload.get("blocks", []), MAX_VIEW_BLOCKS, name)
+        return payload
+
+    def html(self, name: str, **context: Any) -> str:
+        """A web page (the Yuki form, result pages), autoescaped as HTML."""
+        environment = self.env.overlay(autoescape=True)
+        return environment.get_template(name).render(**context)
+
+
+def check_blocks(blocks: Any, max_blocks: int, name: str) -> None:
+    """Raise RenderError where Slack would answer invalid_blocks."""
+    if not isinstance(blocks, list):
+        raise RenderError(f"{name}: blocks must be a list")
+    if len(blocks) > max_blocks:
+        raise RenderError(f"{name}: {len(blocks)} blocks, Slack allows {max_blocks}")
+    for block in blocks:
+        _check_block(block, name)
+
+
+def _check_block(block: dict[str, Any], name: str) -> None:
+    kind = block.get("type")
+    text = (block.get("text") or {}).get("text", "")
+    if kind == "header" and len(text) > MAX_HEADER:
+        raise RenderError(f"{name}: header longer than {MAX_HEADER}")
+    if len(text) > MAX_TEXT:
+        raise RenderError(f"{name}: a text of {len(text)} characters, Slack allows {MAX_TEXT}")
+    fields = block.get("fields") or []
+    if len(fields) > MAX_FIELDS:
+        raise RenderError(f"{name}: {len(fields)} fields, Slack allows {MAX_FIELDS}")
+    for field in fields:
+        if len(field.get("text", "")) > 2000:
+            raise RenderError(f"{name}: a field longer than 2000 characters")

@@ -1,0 +1,119 @@
+"""The worker: a leader lease, and APScheduler timers that only the leader acts on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.errors import StorageUnavailable
+from storage.database import Database
+from storage.leases import acquire_or_renew, release
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+LEASE_TTL = dt.timedelta(seconds=30)
+RENEW_EVERY_SECONDS = 10
+
+Job = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job the leader runs every `seconds`."""
+
+    name: str
+    seconds: float
+    run: Job
+    misfire_grace_seconds: int = 60
+
+
+class Worker:
+    """Runs periodic jobs in exactly one process of a deployment.
+
+    Every worker renews or tries to take the lease every few seconds; only the holder runs jobs.
+    Our tables are the source of truth, so APScheduler keeps its timers in memory only.
+    """
+
+    def __init__(self, database: Database, jobs: list[PeriodicJob], owner: str | None = None) -> None:
+        self._database = database
+        self._jobs = jobs
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.is_leader = False
+        self._scheduler = AsyncIOScheduler(
+            timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+
+    async def start(self) -> None:
+        self._scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self._scheduler.add_job(
+            self._renew_lease,
+            "interval",
+            seconds=RENEW_EVERY_SECONDS,
+            id="lease",
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
+        for job in self._jobs:
+            self._scheduler.add_job(
+                self._as_leader(job),
+                "interval",
+                seconds=job.seconds,
+                id=job.name,
+                misfire_grace_time=job.misfire_grace_seconds,
+            )
+        self._scheduler.start()
+        log.info("worker.started", extra={"owner": self.owner, "jobs": [job.name for job in self._jobs]})
+
+    async def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+        if self.is_leader:
+            with contextlib.suppress(StorageUnavailable):
+                await release(self._database, LEASE_NAME, self.owner)
+        self.is_leader = False
+
+    async def _renew_lease(self) -> None:
+        try:
+            leader = await acquire_or_renew(self._database, LEASE_NAME, self.owner, LEASE_TTL)
+        except StorageUnavailable:
+            leader = False
+        if leader != self.is_leader:
+            log.info("worker.leadership", extra={"owner": self.owner, "leader": leader})
+        self.is_leader = leader
+
+    def _as_leader(self, job: PeriodicJob) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if not self.is_leader:
+                return
+            await job.run()
+
+        run.__name__ = job.name
+        return run
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            log.warning("worker.job_missed", extra={"job": event.job_id})
+        else:
+            log.error(
+                "worker.job_failed",
+                extra={"job": event.job_id, "error": repr(event.exception)[:300]},
+            )
+
+
+async def run_forever(worker: Worker) -> None:
+    """Start the worker and park until cancelled (SIGTERM/SIGINT)."""
+    await worker.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await worker.stop()

@@ -1,0 +1,51 @@
+"""/cashbot: routes subcommands; `help` lists every command from the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.errors import UserError
+from bot.render import Renderer
+from handlers.catalog import CommandCatalog, CommandSpec
+from handlers.slash import Ack, CommandRequest, Reply, answer
+
+Subcommand = Callable[[CommandRequest], Awaitable[Reply]]
+
+
+class CashbotRouter:
+    """Maps the first word after /cashbot to a subcommand; anything else gets the usage."""
+
+    def __init__(self, catalog: CommandCatalog, renderer: Renderer) -> None:
+        self._catalog = catalog
+        self._renderer = renderer
+        self._handlers: dict[str, Subcommand] = {}
+        self.add("help", CommandSpec("/cashbot help", "Show these commands"), self._help)
+
+    def add(self, word: str, spec: CommandSpec, handler: Subcommand) -> None:
+        self._catalog.add(spec)
+        self._handlers[word] = handler
+
+    async def handle(self, ack: Ack, body: dict[str, Any]) -> None:
+        request = CommandRequest.from_payload(body)
+        await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request))
+
+    async def _dispatch(self, request: CommandRequest) -> Reply:
+        word = request.args[0].lower() if request.args else "help"
+        handler = self._handlers.get(word)
+        if handler is None:
+            raise UserError(self.usage(f"I don't know /cashbot {word[:40]}."))
+        return await handler(request)
+
+    def usage(self, lead: str) -> str:
+        lines = "\n".join(f"• `{usage}`" for usage in self._catalog.usage_lines("/cashbot"))
+        return f"{lead}\nUsage:\n{lines}"
+
+    async def _help(self, request: CommandRequest) -> Reply:
+        return Reply(self._renderer.message("help.json.j2", commands=self._catalog.specs))
+
+
+def register(app: AsyncApp, router: CashbotRouter) -> None:
+    app.command("/cashbot")(router.handle)
