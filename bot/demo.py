@@ -1,0 +1,126 @@
+"""`cashbot demo`: the whole bot against the built-in simulators, with no account anywhere.
+
+It starts the Slack simulator (and the provider simulators), serves the bot on loopback with a
+fresh SQLite database and throwaway keys, installs a demo workspace through OAuth, then runs
+each demo step as Slack would: signed HTTP requests. Every answer is printed as readable text
+and its Block Kit JSON written to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.asgi import create_app
+from bot.config import Settings
+from bot.sandbox.blocks_text import blocks_to_text
+from bot.sandbox.server import LoopbackServer
+from bot.sandbox.slack import SlackSimulator
+from bot.sandbox.slack_requests import SlackRequests, install_through_browser
+from bot.wiring import Runtime, build_runtime
+from storage.crypto import generate_key, one_time_token
+
+
+@dataclass
+class DemoContext:
+    """What each demo step can use: the bot, Slack as seen from outside, the output folder."""
+
+    runtime: Runtime
+    bot_url: str
+    slack: SlackRequests
+    sim: SlackSimulator
+    output: Path
+    browser: httpx.AsyncClient
+    simulators: dict[str, Any] = field(default_factory=dict)
+    shown: int = 0
+
+    async def command(self, command: str, text: str = "", **kwargs: Any) -> dict[str, Any]:
+        """Type a slash command, print the answer, save its Block Kit; returns the payload."""
+        response = await self.slack.command(command, text, **kwargs)
+        payload = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {"text": response.text}
+        )
+        self.show(f"{command} {text}".strip(), payload)
+        return payload
+
+    def show(self, title: str, payload: dict[str, Any]) -> None:
+        self.shown += 1
+        name = f"{self.shown:02d}-{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')}.json"
+        (self.output / name).write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        print(f"\n> {title}\n")
+        print(_indent(blocks_to_text(payload)))
+
+
+DemoStep = Callable[[DemoContext], Awaitable[None]]
+
+
+async def show_help(demo: DemoContext) -> None:
+    await demo.command("/cashbot", "help")
+
+
+# Each issue adds its steps here, in the order a new team would meet them.
+DEMO_STEPS: list[DemoStep] = [show_help]
+
+
+async def run_demo(output: str = "demo-output") -> int:
+    out = _prepare_output(output)
+    sim = SlackSimulator()
+    async with LoopbackServer(sim.app) as slack_server:
+        sim.base_url = slack_server.url
+        with tempfile.TemporaryDirectory(prefix="cashbot-demo-") as workdir:
+            await _run(sim, Path(workdir), out)
+    print(f"\nBlock Kit JSON of every answer: {out}")
+    return 0
+
+
+async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
+    bot_server = LoopbackServer(lifespan="on")
+    signing_secret = one_time_token()
+    settings = Settings(
+        slack_signing_secret=signing_secret,
+        slack_client_id=sim.client_id,
+        slack_client_secret=sim.client_secret,
+        slack_api_url=sim.base_url + "/api/",
+        slack_authorize_url=sim.base_url + "/oauth/v2/authorize",
+        public_url=bot_server.url,
+        database_url=f"sqlite+aiosqlite:///{workdir / 'cashbot.db'}",
+        encryption_keys=(generate_key(),),
+        audit_key=one_time_token(),
+        log_level="WARNING",
+        log_format="text",
+    )
+    runtime = build_runtime(settings)
+    await bot_server.start(create_app(runtime, migrate_on_start=True))
+    slack = SlackRequests(bot_server.url, signing_secret, response_url_factory=sim.new_response_url)
+    try:
+        async with httpx.AsyncClient(timeout=15) as browser:
+            print(f"cashbot demo: bot at {bot_server.url}, Slack simulator at {sim.base_url}")
+            installed = await install_through_browser(bot_server.url, client=browser)
+            print(f"Installed the demo workspace through Slack OAuth (HTTP {installed.status_code}).")
+            demo = DemoContext(runtime, bot_server.url, slack, sim, out, browser)
+            for step in DEMO_STEPS:
+                await step(demo)
+    finally:
+        await slack.aclose()
+        await bot_server.stop()
+
+
+def _prepare_output(output: str) -> Path:
+    out = Path(output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
