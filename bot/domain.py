@@ -33,6 +33,17 @@ class SyncOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Actor:
+    """The Slack user behind a request, as far as cashbot needs to know them."""
+
+    team_id: str
+    user_id: str
+    is_admin: bool = False
+    locale: str | None = None
+    tz: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Money:
     """An exact amount in one currency; never a float."""
 

@@ -153,6 +153,8 @@ class Connection(Base):
     last_error_message: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    refresh_lock_owner: Mapped[str | None] = mapped_column(String(128))
+    refresh_lock_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     connected_by_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -220,6 +220,8 @@ def upgrade() -> None:
         sa.Column("last_error_message", sa.Text(), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("refresh_lock_owner", sa.String(length=128), nullable=True),
+        sa.Column("refresh_lock_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("connected_by_user_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
