@@ -1,4 +1,4 @@
-""" "Sync now": enqueue at once (one pending per workspace), then a worker claims, syncs and follows up.
+"""Sync now: enqueue at once (one pending per workspace), then a worker claims, syncs and follows up.
 
 `request()` answers within the click: it refuses politely when a request is already waiting,
 when the last sync started within the cooldown (Ponto throttles manual syncs for a few minutes),
@@ -47,7 +47,6 @@ class SyncAsk:
     channel_id: str
     response_url: str | None
     locale: str | None = None
-    timezone: str | None = None
     in_channel: bool = False
 
 
@@ -74,7 +73,6 @@ class FinishedRequest:
     channel_id: str | None
     response_url: str | None = field(repr=False)
     locale: str | None
-    timezone: str | None
     in_channel: bool
     created_at: dt.datetime
     results: tuple[SyncResult, ...]
@@ -165,7 +163,6 @@ class SyncRequests:
                         ),
                         created_at=now,
                         requester_locale=(ask.locale or "")[:16] or None,
-                        requester_tz=(ask.timezone or "")[:64] or None,
                         in_channel=ask.in_channel,
                     )
                 )
@@ -265,7 +262,6 @@ class SyncRequests:
                 row.response_url, purpose=self._purpose(row.workspace_id)
             ),
             locale=row.requester_locale,
-            timezone=row.requester_tz,
             in_channel=row.in_channel,
             created_at=row.created_at,
             results=results,

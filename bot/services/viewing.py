@@ -42,7 +42,8 @@ class Admission:
     allowed: bool
     public: bool  # the answer goes to the channel
     public_refused: bool  # `public` was asked where the workspace does not allow it
-    managers: tuple[str, ...]  # who can grant access (for a refusal)
+    can_manage: bool  # may connect providers and grant access
+    managers: tuple[str, ...]  # who (besides admins) can grant access and connect
 
 
 class ViewGate:
@@ -57,6 +58,7 @@ class ViewGate:
         self, actor: Actor, workspace_id: int, channel_id: str, command: str, *, wants_public: bool = False
     ) -> Admission:
         policy = await self._access.policy(workspace_id)
+        managers = tuple(sorted(policy.managers))
         if not policy.can_view(actor):
             await self._audit.record(
                 team_id=actor.team_id,
@@ -67,12 +69,18 @@ class ViewGate:
                 detail={"command": command},
             )
             await self._watch.refused(workspace_id, actor.user_id)
-            return Admission(
-                actor, workspace_id, channel_id, command, False, False, False, tuple(sorted(policy.managers))
-            )
+            return Admission(actor, workspace_id, channel_id, command, False, False, False, False, managers)
         public = wants_public and policy.public_allowed(channel_id)
         return Admission(
-            actor, workspace_id, channel_id, command, True, public, wants_public and not public, ()
+            actor,
+            workspace_id,
+            channel_id,
+            command,
+            allowed=True,
+            public=public,
+            public_refused=wants_public and not public,
+            can_manage=policy.can_manage(actor),
+            managers=managers,
         )
 
     async def viewed(self, admission: Admission, detail: dict[str, Any]) -> None:

@@ -211,10 +211,9 @@ class SyncRequest(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
-    # How to show the fresh figures to whoever asked: their locale and timezone, and whether the
-    # message they clicked was posted in the channel.
+    # How to show the fresh figures to whoever asked: their locale, and whether the message they
+    # clicked was posted in the channel.
     requester_locale: Mapped[str | None] = mapped_column(String(16))
-    requester_tz: Mapped[str | None] = mapped_column(String(64))
     in_channel: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -18,7 +18,6 @@ depends_on: Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("sync_request", schema=None) as batch_op:
         batch_op.add_column(sa.Column("requester_locale", sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column("requester_tz", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("in_channel", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index(
         "uq_sync_request_pending",
@@ -34,5 +33,4 @@ def downgrade() -> None:
     op.drop_index("uq_sync_request_pending", table_name="sync_request")
     with op.batch_alter_table("sync_request", schema=None) as batch_op:
         batch_op.drop_column("in_channel")
-        batch_op.drop_column("requester_tz")
         batch_op.drop_column("requester_locale")
