@@ -123,7 +123,7 @@ async def add_items(database: Database, workspace_id: int, connection_id: int, i
             "workspace_id": workspace_id,
             "connection_id": connection_id,
             "kind": item.kind,
-            "provider_item_id": f"item-{n}-{item.reference}",
+            "provider_item_id": f"item-{n}-{item.reference}"[:64],
             "contact_name": item.customer,
             "contact_code": item.code,
             "reference": item.reference,
