@@ -299,6 +299,8 @@ def _register_jobs(runtime: Runtime) -> None:
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
     errors.register(slack, runtime.renderer)
     actor.register(slack, runtime.actors)
+    # Bolt tries listeners in the order they were added: the busiest commands go first.
+    _register_reports(runtime, slack)
     lifecycle.register(slack, runtime.workspaces, runtime.receipts)
     connect.ConnectCommands(
         plugins=runtime.plugins,
@@ -313,7 +315,6 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
             None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
         ),
     ).register(runtime.router)
-    _register_reports(runtime, slack)
     cashbot.register(slack, runtime.router)
 
 

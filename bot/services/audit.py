@@ -9,10 +9,11 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import AuditEvent, utcnow
@@ -20,6 +21,7 @@ from storage.models import AuditEvent, utcnow
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 GLOBAL_CHAIN = "global"
 APPEND_ATTEMPTS = 8
 VERIFY_BATCH = 1000
@@ -92,6 +94,10 @@ class AuditTrail:
         self._database = database
         self._key = key.encode()
         self._now = clock
+        # The newest (seq, hash) this process appended per chain: saves reading the head before each
+        # append. A stale head collides on (chain, seq) and is re-read; and if the newest rows were
+        # deleted meanwhile, the next row still links to them, so verify reports the gap.
+        self._heads: dict[str, tuple[int, str]] = {}
 
     def _hash(self, prev_hash: str, payload: bytes) -> str:
         return hmac.new(self._key, prev_hash.encode() + payload, hashlib.sha256).hexdigest()
@@ -116,9 +122,13 @@ class AuditTrail:
             by_chain.setdefault(entry.team_id or GLOBAL_CHAIN, []).append(_fields(entry))
         for _ in range(APPEND_ATTEMPTS):
             try:
-                return await self._append(by_chain)
+                heads = await self._append(by_chain)
             except IntegrityError:
-                continue  # another process appended the same seq first; read the new head
+                for chain in by_chain:  # another process appended the same seq first; read the new head
+                    self._heads.pop(chain, None)
+                continue
+            self._heads.update({chain: (head.seq, head.row_hash) for chain, head in heads.items()})
+            return heads
         raise RuntimeError(f"could not append to audit chains {sorted(by_chain)}")
 
     async def _append(self, by_chain: dict[str, list[dict[str, Any]]]) -> dict[str, ChainHead]:
@@ -130,15 +140,7 @@ class AuditTrail:
                     await session.execute(
                         text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
                     )
-                head = (
-                    await session.execute(
-                        select(AuditEvent.seq, AuditEvent.row_hash)
-                        .where(AuditEvent.chain == chain)
-                        .order_by(AuditEvent.seq.desc())
-                        .limit(1)
-                    )
-                ).one_or_none()
-                seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+                seq, prev_hash = self._heads.get(chain) or await self._head(session, chain)
                 rows = []
                 for fields in by_chain[chain]:
                     seq, occurred_at = seq + 1, self._now()
@@ -154,9 +156,22 @@ class AuditTrail:
                         }
                     )
                     prev_hash = row_hash
-                await session.execute(insert(AuditEvent), rows)
+                # Core executemany: one statement for the batch, without the ORM's per-row bookkeeping.
+                await session.execute(insert(AUDIT_TABLE), rows)
                 heads[chain] = ChainHead(chain, seq, prev_hash)
         return heads
+
+    @staticmethod
+    async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
+        head = (
+            await session.execute(
+                select(AuditEvent.seq, AuditEvent.row_hash)
+                .where(AuditEvent.chain == chain)
+                .order_by(AuditEvent.seq.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+        return (head[0], head[1]) if head else (0, GENESIS)
 
     async def verify(self) -> VerifyReport:
         """Walk every chain from its start; report the first altered, reordered or missing row of each."""

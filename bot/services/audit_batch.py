@@ -46,7 +46,7 @@ class AuditBatcher:
         self._queue.append((AuditEntry(team_id, actor, action, outcome, channel_id, detail), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(done)
+        await done
 
     async def _flush(self) -> None:
         while self._queue:

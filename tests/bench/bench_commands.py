@@ -385,9 +385,8 @@ def report(results: list[Result], cold: dict[str, dict[str, float]], big: int) -
     print(f"\n{CONNECTIONS} connections; /cash, /overdue, /overdue 60 in turn from {len(USERS)} members\n")
     print(f"{'server':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'peak RSS MB':>12}")
     for r in results:
-        print(
-            f"{r.name:32} {r.rps:8.0f} {r.quantile(0.5):8.1f} {r.quantile(0.99):8.1f} {r.errors:7d} {r.peak_rss_mb:12.0f}"
-        )
+        p50, p99 = r.quantile(0.5), r.quantile(0.99)
+        print(f"{r.name:32} {r.rps:8.0f} {p50:8.1f} {p99:8.1f} {r.errors:7d} {r.peak_rss_mb:12.0f}")
     bare, small, large = results
     print("\ntargets")
     _target(f"p99 at {big:,} transactions < 50 ms", large.quantile(0.99), 50, "ms", lower=True)
