@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 import uvicorn
@@ -46,8 +47,20 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         proxy_headers=True,
         server_header=False,
     )
+    settle_garbage_collector()
     uvicorn.Server(config).run()
     return 0
+
+
+def settle_garbage_collector() -> None:
+    """Keep garbage collection from stalling answers (it set the p99 of /cash and /overdue).
+
+    Everything built at start-up lives as long as the process: frozen, full collections no longer
+    rescan it. A larger first generation makes collections rarer; each request's garbage is small.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def work(settings: Settings) -> int:
