@@ -329,17 +329,22 @@ async def run(seconds: float, big: int) -> None:
                 "SLACK_BOT_TOKEN": token,
                 "SLACK_API_URL": slack.url + "/api/",
             }
-            results.append(await _bare(work, common, secret, seconds))
+            paths = {}
             for label, count in (("10k", 10_000), ("1M", big)):
-                path = work / f"cashbot-{label}.db"
-                built = await build_database(path, count)
+                paths[label] = work / f"cashbot-{label}.db"
+                built = await build_database(paths[label], count)
                 print(f"built the {label} database ({count:,} transactions) in {built:.0f} s", flush=True)
-                cold[label] = await cold_compute_ms(path)
+                cold[label] = await cold_compute_ms(paths[label])
+            # The bare app runs before and after cashbot: the machine is shared, so the faster of the
+            # two is the baseline (the conservative choice for the throughput ratio).
+            results.append(await _bare(work, common, secret, seconds, "bare Bolt (ack only), before"))
+            for label, path in paths.items():
                 results.append(await _cashbot(work, common, secret, seconds, path, label))
+            results.append(await _bare(work, common, secret, seconds, "bare Bolt (ack only), after"))
             report(results, cold, big)
 
 
-async def _bare(work: Path, common: dict[str, str], secret: str, seconds: float) -> Result:
+async def _bare(work: Path, common: dict[str, str], secret: str, seconds: float, name: str) -> Result:
     port = free_port()
     argv = [
         sys.executable,
@@ -356,7 +361,7 @@ async def _bare(work: Path, common: dict[str, str], secret: str, seconds: float)
     ]
     process = start_server(argv, common, port, work / "bare.log")
     try:
-        return await load("bare Bolt (ack only)", port, secret, process.pid, seconds, check=False)
+        return await load(name, port, secret, process.pid, seconds, check=False)
     finally:
         stop(process)
 
@@ -387,7 +392,8 @@ def report(results: list[Result], cold: dict[str, dict[str, float]], big: int) -
     for r in results:
         p50, p99 = r.quantile(0.5), r.quantile(0.99)
         print(f"{r.name:32} {r.rps:8.0f} {p50:8.1f} {p99:8.1f} {r.errors:7d} {r.peak_rss_mb:12.0f}")
-    bare, small, large = results
+    small, large = results[1], results[2]
+    bare = max(results[0], results[3], key=lambda r: r.rps)
     print("\ntargets")
     _target(f"p99 at {big:,} transactions < 50 ms", large.quantile(0.99), 50, "ms", lower=True)
     _target("throughput vs bare Bolt >= 60 %", large.rps / bare.rps * 100, 60, "%", lower=False)
