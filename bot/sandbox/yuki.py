@@ -172,12 +172,13 @@ class YukiSimulator:
                     return book.pop(item_id)
         raise KeyError(item_id)
 
-    def corrupt(self, item_id: str, field_name: str, raw: str | None) -> None:
-        """Answer `raw` as this item's field from now on (None leaves the field, or ID, out)."""
-        self.overrides.setdefault(item_id, {})[field_name] = raw
+    def corrupt(self, key: str, field_name: str, raw: str | None) -> None:
+        """Answer `raw` as a field of an item (by id) or ledger account (by code) from now on;
+        None leaves the field, or an item's ID, out."""
+        self.overrides.setdefault(key, {})[field_name] = raw
 
-    def repair(self, item_id: str) -> None:
-        self.overrides.pop(item_id, None)
+    def repair(self, key: str) -> None:
+        self.overrides.pop(key, None)
 
     def bank_and_cash_total(self, prefixes: tuple[str, ...] = ("55", "57")) -> Decimal:
         """What the main administration's bank and cash ledger accounts add up to."""
@@ -279,7 +280,9 @@ class YukiSimulator:
         admin = self._authorised_admin(key, params)
         if operation == "GLAccountBalance":
             _require(params, "transactionDate")
-            ledger = answers.gl_accounts(admin.gl_accounts, comma=self.comma_decimals)
+            ledger = answers.gl_accounts(
+                admin.gl_accounts, comma=self.comma_decimals, overrides=self.overrides
+            )
             return answers.result(operation, ledger)
         _require(params, "includeBankTransactions", "sortOrder")
         book = admin.receivables if operation == "OutstandingDebtorItems" else admin.payables

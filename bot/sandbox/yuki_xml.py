@@ -96,14 +96,26 @@ def _field(name: str, value: str | None, type_id: str) -> str:
     return element(name, value)
 
 
-def gl_accounts(accounts: Iterable[SimGLAccount], *, comma: bool) -> str:
-    rows = "".join(
-        f"<GLAccount Code={quoteattr(a.code)} BalanceType={quoteattr(a.balance_type)}>"
-        f"{element('Description', a.description)}{element('Amount', amount_text(a.amount, comma))}"
-        "</GLAccount>"
-        for a in accounts
-    )
-    return f"<GLAccountBalance>{rows}</GLAccountBalance>"
+def gl_accounts(
+    accounts: Iterable[SimGLAccount],
+    *,
+    comma: bool,
+    overrides: dict[str, dict[str, str | None]] | None = None,
+) -> str:
+    """The trial balance; `overrides` (by account code) replace a field's text."""
+    rows = []
+    for account in accounts:
+        fields: dict[str, str | None] = {
+            "Description": account.description,
+            "Amount": amount_text(account.amount, comma),
+        }
+        fields.update((overrides or {}).get(account.code, {}))
+        body = "".join(element(name, value) for name, value in fields.items())
+        rows.append(
+            f"<GLAccount Code={quoteattr(account.code)} BalanceType={quoteattr(account.balance_type)}>"
+            f"{body}</GLAccount>"
+        )
+    return f"<GLAccountBalance>{''.join(rows)}</GLAccountBalance>"
 
 
 def billion_laughs(operation: str) -> str:
