@@ -53,6 +53,8 @@ def create_app(
 
 
 def _routes(runtime: Runtime, clock: Callable[[], float]) -> list[BaseRoute]:
+    if runtime.slack is None:
+        raise ValueError("the web app needs a runtime built with web=True")
     handler = AsyncSlackRequestHandler(runtime.slack)
     slack_events = SlackEndpoint(handler, runtime.settings.slack_signing_secret or "", clock=clock)
     routes: list[BaseRoute] = [

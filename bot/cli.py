@@ -76,6 +76,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return work(settings)
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from bot.process import sync_now
+
+    settings = _settings(args)
+    settings.require_secrets()
+    results = asyncio.run(sync_now(settings, team_id=args.workspace, provider=args.provider))
+    for result in results:
+        print(
+            f"{result.provider.value:6} workspace {result.workspace_id}: {result.outcome}"
+            f" fetched={result.fetched} written={result.written} calls={result.api_calls}"
+            + (f" error={result.error_code}" if result.error_code else "")
+        )
+    if not results:
+        print("no active connections to sync")
+    return 0 if all(r.outcome in ("success", "partial", "already_running") for r in results) else 1
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.process import verify_audit
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(verify_audit(settings))
+    for broken in report.broken:
+        print(f"chain {broken.chain}: row {broken.seq} (id {broken.row_id}) {broken.reason}")
+    print(f"{report.rows} audit events in {report.chains} chains: " + ("intact" if report.ok else "TAMPERED"))
+    return 0 if report.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -94,6 +123,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "keygen": (cmd_keygen, "print a new encryption key"),
     "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored secret under the newest key"),
     "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
+    "sync": (cmd_sync, "sync connections now (all, or one workspace/provider)"),
+    "audit": (cmd_audit, "audit verify: check the audit trail's hash chains"),
     "demo": (cmd_demo, "run the whole bot against built-in simulators; no account needed"),
 }
 
@@ -106,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(func=func)
         if name == "demo":
             command.add_argument("--output", default="demo-output", help="folder for the Block Kit JSON")
+        if name == "sync":
+            command.add_argument("--workspace", metavar="TEAM_ID", help="only this Slack team id")
+            command.add_argument("--provider", choices=["ponto", "yuki"], help="only this provider")
+        if name == "audit":
+            command.add_argument("action", choices=["verify"], help="verify: walk every chain")
     return root
 
 

@@ -9,11 +9,12 @@ import uvicorn
 
 from bot.asgi import create_app
 from bot.config import Settings
+from bot.domain import Provider
 from bot.scheduler import Worker, run_forever
+from bot.services.audit import VerifyReport
 from bot.services.keys import rotate_keys
+from bot.services.sync import SyncResult
 from bot.wiring import Runtime, build_runtime
-from storage.crypto import SecretBox
-from storage.database import Database
 from storage.rotation import RotationReport
 
 
@@ -51,7 +52,7 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
 
 def work(settings: Settings) -> int:
     """Run the scheduler until SIGTERM/SIGINT; standby until this process holds the lease."""
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, web=False)
 
     async def main() -> None:
         task = asyncio.create_task(run_forever(Worker(runtime.database, runtime.jobs)))
@@ -70,8 +71,34 @@ def work(settings: Settings) -> int:
 
 
 async def rotate(settings: Settings) -> RotationReport:
-    database = Database(settings.database_url)
+    """`cashbot rotate-keys`, recorded in the audit trail."""
+    runtime = build_runtime(settings, web=False)
     try:
-        return await rotate_keys(database, SecretBox(settings.encryption_keys))
+        report = await rotate_keys(runtime.database, runtime.box)
+        await runtime.audit.record(
+            team_id=None,
+            actor="cli",
+            action="keys.rotated",
+            detail={"values": report.total, "tables": report.rotated},
+        )
+        return report
     finally:
-        await database.dispose()
+        await runtime.aclose()
+
+
+async def sync_now(settings: Settings, *, team_id: str | None, provider: str | None) -> list[SyncResult]:
+    """`cashbot sync`: run the syncs at once, in this process."""
+    runtime = build_runtime(settings, web=False)
+    try:
+        chosen = Provider(provider) if provider else None
+        return await runtime.sync.run_all("cli", team_id=team_id, provider=chosen)
+    finally:
+        await runtime.aclose()
+
+
+async def verify_audit(settings: Settings) -> VerifyReport:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await runtime.audit.verify()
+    finally:
+        await runtime.aclose()

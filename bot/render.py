@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
@@ -34,6 +36,34 @@ def template_root() -> Traversable:
 def mrkdwn_escape(value: Any) -> str:
     """Escape text for Slack mrkdwn: &, < and > are control characters (mentions, links)."""
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ago(moment: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """ "just now", "5 min ago", "3 h ago", "2 days ago" (or "in 10 min" for the future)."""
+    if moment is None:
+        return "never"
+    seconds = ((now or dt.datetime.now(dt.UTC)) - moment).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now" if not future else "in a moment"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            label = f"{count} {unit}" + ("s" if unit == "day" and count != 1 else "")
+            return f"in {label}" if future else f"{label} ago"
+    return "just now"  # pragma: no cover
+
+
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def mention(user_id: str) -> str:
+    """A Slack mention for a user id; anything that is not an id is escaped text instead."""
+    return f"<@{user_id}>" if _SLACK_ID.match(user_id or "") else mrkdwn_escape(user_id)
+
+
+def utc_stamp(moment: dt.datetime | None) -> str:
+    return "—" if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _tojson(value: Any) -> str:
@@ -78,6 +108,10 @@ class Renderer:
         )
         self.env.filters["tojson"] = _tojson
         self.env.filters["mrkdwn"] = mrkdwn_escape
+        self.env.filters["ago"] = ago
+        self.env.filters["format_mention"] = mention
+        self.env.filters["prefix_newline"] = lambda text: "\n" + str(text)
+        self.env.filters["utc"] = utc_stamp
 
     def render_json(self, name: str, **context: Any) -> dict[str, Any]:
         raw = self.env.get_template(name).render(**context)

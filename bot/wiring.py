@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,11 +22,20 @@ from starlette.routing import BaseRoute
 from bot.config import Settings
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
+from bot.services.access import AccessService
+from bot.services.alerts import AlertService
+from bot.services.audit import AuditTrail
+from bot.services.connect_links import ConnectLinks
+from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
 from bot.services.health import HealthService
+from bot.services.plugins import ProviderPlugin
+from bot.services.sync import Syncer, SyncService
 from bot.services.workspaces import WorkspaceService
-from handlers import cashbot, errors, lifecycle
+from handlers import actor, cashbot, connect, errors, lifecycle
+from handlers.actor import ActorDirectory
 from handlers.catalog import CommandCatalog
+from handlers.notify import SlackNotifier
 from storage.crypto import SecretBox
 from storage.database import Database
 from storage.slack_stores import DatabaseOAuthStateStore, EncryptedInstallationStore
@@ -46,17 +57,43 @@ class Runtime:
     database: Database
     box: SecretBox
     renderer: Renderer
-    slack: AsyncApp
+    slack: AsyncApp | None
     catalog: CommandCatalog
     router: cashbot.CashbotRouter
     workspaces: WorkspaceService
     receipts: EventReceipts
     health: HealthService
+    links: ConnectLinks
+    connections: ConnectionService
+    alerts: AlertService
+    audit: AuditTrail
+    access: AccessService
+    sync: SyncService
+    notifier: SlackNotifier
+    actors: ActorDirectory
+    plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
 
     async def aclose(self) -> None:
         await self.database.dispose()
+
+
+@dataclass(frozen=True)
+class ProviderParts:
+    """What a provider contributes: its plugin, its syncer, its web routes."""
+
+    plugin: ProviderPlugin
+    syncer: Syncer
+    routes: list[BaseRoute]
+
+
+ProviderBuilder = Callable[[Runtime], ProviderParts]
+
+
+def provider_builders() -> list[ProviderBuilder]:
+    """Each provider's builder, in the order they appear in /cashbot status."""
+    return []
 
 
 def slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
@@ -72,14 +109,24 @@ def slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient
     )
 
 
-def build_slack_app(settings: Settings, database: Database, box: SecretBox) -> AsyncApp:
-    """Bolt in HTTP mode: single-workspace with SLACK_BOT_TOKEN, or OAuth installs otherwise."""
+def installation_store(
+    settings: Settings, database: Database, box: SecretBox
+) -> EncryptedInstallationStore | None:
+    """Where bot tokens live in multi-workspace mode (None with a single SLACK_BOT_TOKEN)."""
     if settings.slack_mode != "multi":
+        return None
+    return EncryptedInstallationStore(database, box, settings.slack_client_id or "", settings.timezone)
+
+
+def build_slack_app(
+    settings: Settings, database: Database, store: EncryptedInstallationStore | None
+) -> AsyncApp:
+    """Bolt in HTTP mode: single-workspace with SLACK_BOT_TOKEN, or OAuth installs otherwise."""
+    if store is None:
         return _bolt_app(
             settings, client=slack_client(settings, settings.slack_bot_token), token=settings.slack_bot_token
         )
     client_id = settings.slack_client_id or ""
-    store = EncryptedInstallationStore(database, box, client_id, settings.timezone)
     oauth = AsyncOAuthSettings(
         client_id=client_id,
         client_secret=settings.slack_client_secret,
@@ -117,17 +164,20 @@ def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     )
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Assemble a process; nothing here touches the network or the database yet."""
+def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
+    """Assemble a process; nothing here touches the network or the database yet.
+
+    `web=False` (worker, CLI) builds no Bolt app, so Slack request settings are not needed.
+    """
     settings.require_secrets()
     database = Database(settings.database_url)
     box = SecretBox(settings.encryption_keys)
     renderer = Renderer()
-    slack = build_slack_app(settings, database, box)
+    store = installation_store(settings, database, box)
+    slack = build_slack_app(settings, database, store) if web else None
     catalog = CommandCatalog()
-    router = cashbot.CashbotRouter(catalog, renderer)
-    workspaces = WorkspaceService(database, settings.timezone)
-    receipts = EventReceipts(database)
+    connections = ConnectionService(database, box)
+    alerts = AlertService(database)
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -135,13 +185,55 @@ def build_runtime(settings: Settings) -> Runtime:
         renderer=renderer,
         slack=slack,
         catalog=catalog,
-        router=router,
-        workspaces=workspaces,
-        receipts=receipts,
+        router=cashbot.CashbotRouter(catalog, renderer),
+        workspaces=WorkspaceService(database, settings.timezone),
+        receipts=EventReceipts(database),
         health=HealthService(database, settings.min_free_disk_mb),
+        links=ConnectLinks(database, box),
+        connections=connections,
+        alerts=alerts,
+        audit=AuditTrail(database, settings.audit_key or ""),
+        access=AccessService(database),
+        sync=SyncService(database, connections, alerts),
+        notifier=SlackNotifier(settings.slack_api_url, single_token=settings.slack_bot_token, store=store),
+        actors=ActorDirectory(),
     )
-    runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, receipts.prune))
-    errors.register(slack, renderer)
-    lifecycle.register(slack, workspaces, receipts)
-    cashbot.register(slack, router)
+    for build in provider_builders():
+        parts = build(runtime)
+        runtime.plugins.append(parts.plugin)
+        runtime.sync.register(parts.syncer)
+        runtime.web_routes.extend(parts.routes)
+    _register_jobs(runtime)
+    if slack is not None:
+        _register_listeners(runtime, slack)
     return runtime
+
+
+def _register_jobs(runtime: Runtime) -> None:
+    runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, runtime.receipts.prune))
+
+    async def sync_all() -> None:
+        await runtime.sync.run_all("schedule")
+
+    interval = runtime.settings.sync_interval_minutes * 60
+    runtime.jobs.append(PeriodicJob("sync_all", interval, sync_all, misfire_grace_seconds=interval // 2))
+
+
+def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
+    errors.register(slack, runtime.renderer)
+    actor.register(slack, runtime.actors)
+    lifecycle.register(slack, runtime.workspaces, runtime.receipts)
+    connect.ConnectCommands(
+        plugins=runtime.plugins,
+        links=runtime.links,
+        connections=runtime.connections,
+        access=runtime.access,
+        audit=runtime.audit,
+        workspaces=runtime.workspaces,
+        renderer=runtime.renderer,
+        link_url=lambda provider, token: runtime.settings.url_for(f"/connect/{provider.value}?t={token}"),
+        next_sync=lambda last: (
+            None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
+        ),
+    ).register(runtime.router)
+    cashbot.register(slack, runtime.router)

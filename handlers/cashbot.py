@@ -7,12 +7,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Actor
 from bot.errors import UserError
 from bot.render import Renderer
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
 
-Subcommand = Callable[[CommandRequest], Awaitable[Reply]]
+Subcommand = Callable[[CommandRequest, Actor], Awaitable[Reply]]
 
 
 class CashbotRouter:
@@ -28,22 +29,23 @@ class CashbotRouter:
         self._catalog.add(spec)
         self._handlers[word] = handler
 
-    async def handle(self, ack: Ack, body: dict[str, Any]) -> None:
+    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         request = CommandRequest.from_payload(body)
-        await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request))
+        actor = context.get("actor") or Actor(request.team_id, request.user_id)
+        await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
 
-    async def _dispatch(self, request: CommandRequest) -> Reply:
+    async def _dispatch(self, request: CommandRequest, actor: Actor) -> Reply:
         word = request.args[0].lower() if request.args else "help"
         handler = self._handlers.get(word)
         if handler is None:
             raise UserError(self.usage(f"I don't know /cashbot {word[:40]}."))
-        return await handler(request)
+        return await handler(request, actor)
 
     def usage(self, lead: str) -> str:
         lines = "\n".join(f"• `{usage}`" for usage in self._catalog.usage_lines("/cashbot"))
         return f"{lead}\nUsage:\n{lines}"
 
-    async def _help(self, request: CommandRequest) -> Reply:
+    async def _help(self, request: CommandRequest, actor: Actor) -> Reply:
         return Reply(self._renderer.message("help.json.j2", commands=self._catalog.specs))
 
 

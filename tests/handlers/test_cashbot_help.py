@@ -32,7 +32,7 @@ async def test_bare_cashbot_shows_help(bot: BotUnderTest) -> None:
 async def test_help_is_generated_from_registered_commands(bot: BotUnderTest) -> None:
     from handlers.catalog import CommandSpec
 
-    async def noop(request):  # pragma: no cover - never called
+    async def noop(request, actor):  # pragma: no cover - never called
         raise AssertionError
 
     bot.runtime.router.add("frobnicate", CommandSpec("/cashbot frobnicate", "Frobnicates"), noop)

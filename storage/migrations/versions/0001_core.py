@@ -337,6 +337,30 @@ def upgrade() -> None:
             unique=False,
         )
 
+    _make_audit_append_only()
+
+
+APPEND_ONLY = "audit_event is append-only"
+
+
+def _make_audit_append_only() -> None:
+    """Refuse UPDATE and DELETE on the audit trail in the database itself."""
+    if op.get_bind().dialect.name == "sqlite":
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_event_no_{event.lower()} BEFORE {event} ON audit_event "
+                f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
+            )
+        return
+    op.execute(
+        "CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+        "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+    )
+
 
 def downgrade() -> None:
     op.drop_table("sync_run")
@@ -353,3 +377,5 @@ def downgrade() -> None:
     op.drop_table("slack_bot")
     op.drop_table("job_lease")
     op.drop_table("audit_event")
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")

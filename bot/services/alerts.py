@@ -1,0 +1,153 @@
+"""Alerts for a workspace's alert channel, recorded once per dedupe key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.database import Database, affected_rows
+from storage.models import Alert, utcnow
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = ("open", "sent")
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as shown to people."""
+
+    id: int
+    kind: str
+    dedupe_key: str
+    severity: str
+    title: str
+    detail: dict[str, Any]
+    state: str
+    occurrences: int
+    created_at: dt.datetime
+
+
+class AlertService:
+    """Raises and resolves alerts; delivering them to Slack is the alert sender's job."""
+
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self._database = database
+        self._now = clock
+
+    async def raise_alert(
+        self,
+        workspace_id: int,
+        *,
+        kind: str,
+        dedupe_key: str,
+        title: str,
+        detail: dict[str, Any] | None = None,
+        severity: str = "warning",
+    ) -> bool:
+        """Record the alert; True when it is new (or reopened), False when it was already open."""
+        if await self._repeat(workspace_id, dedupe_key, detail):
+            return False
+        try:
+            async with self._database.write() as session:
+                session.add(
+                    Alert(
+                        workspace_id=workspace_id,
+                        kind=kind,
+                        dedupe_key=dedupe_key[:255],
+                        severity=severity,
+                        title=title[:255],
+                        detail=json.dumps(detail or {}, default=str),
+                        state="open",
+                        occurrences=1,
+                        created_at=self._now(),
+                    )
+                )
+        except IntegrityError:
+            return await self._reopen(workspace_id, dedupe_key, title, detail)
+        log.info("alert.raised", extra={"workspace_id": workspace_id, "kind": kind, "dedupe_key": dedupe_key})
+        return True
+
+    async def _repeat(self, workspace_id: int, dedupe_key: str, detail: dict[str, Any] | None) -> bool:
+        async with self._database.write() as session:
+            result = await session.execute(
+                update(Alert)
+                .where(
+                    Alert.workspace_id == workspace_id,
+                    Alert.dedupe_key == dedupe_key,
+                    Alert.state.in_(OPEN_STATES),
+                )
+                .values(
+                    occurrences=Alert.occurrences + 1,
+                    updated_at=self._now(),
+                    detail=json.dumps(detail or {}, default=str),
+                )
+            )
+        return affected_rows(result) == 1
+
+    async def _reopen(
+        self, workspace_id: int, dedupe_key: str, title: str, detail: dict[str, Any] | None
+    ) -> bool:
+        async with self._database.write() as session:
+            result = await session.execute(
+                update(Alert)
+                .where(
+                    Alert.workspace_id == workspace_id,
+                    Alert.dedupe_key == dedupe_key,
+                    Alert.state == "resolved",
+                )
+                .values(
+                    state="open",
+                    occurrences=Alert.occurrences + 1,
+                    title=title[:255],
+                    detail=json.dumps(detail or {}, default=str),
+                    resolved_at=None,
+                    sent_at=None,
+                    updated_at=self._now(),
+                )
+            )
+        return affected_rows(result) == 1
+
+    async def resolve(self, workspace_id: int, dedupe_key: str) -> bool:
+        async with self._database.write() as session:
+            result = await session.execute(
+                update(Alert)
+                .where(
+                    Alert.workspace_id == workspace_id,
+                    Alert.dedupe_key == dedupe_key,
+                    Alert.state.in_(OPEN_STATES),
+                )
+                .values(state="resolved", resolved_at=self._now(), updated_at=self._now())
+            )
+        return affected_rows(result) == 1
+
+    async def open_alerts(self, workspace_id: int) -> list[AlertView]:
+        async with self._database.read() as session:
+            rows = (
+                await session.execute(
+                    select(Alert)
+                    .where(Alert.workspace_id == workspace_id, Alert.state.in_(OPEN_STATES))
+                    .order_by(Alert.created_at)
+                )
+            ).scalars()
+            return [
+                AlertView(
+                    row.id,
+                    row.kind,
+                    row.dedupe_key,
+                    row.severity,
+                    row.title,
+                    json.loads(row.detail or "{}"),
+                    row.state,
+                    row.occurrences,
+                    row.created_at,
+                )
+                for row in rows
+            ]

@@ -1,0 +1,200 @@
+"""The audit trail: append-only, hash-chained per workspace with an HMAC key kept outside the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from storage.database import Database
+from storage.models import AuditEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+GLOBAL_CHAIN = "global"
+APPEND_ATTEMPTS = 8
+VERIFY_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first row of a chain that does not verify, and why."""
+
+    chain: str
+    seq: int
+    row_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of walking every chain."""
+
+    chains: int
+    rows: int
+    broken: list[BrokenLink]
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+def _canonical(chain: str, seq: int, occurred_at: dt.datetime, fields: dict[str, Any]) -> bytes:
+    body = {"chain": chain, "seq": seq, "occurred_at": occurred_at.astimezone(dt.UTC).isoformat(), **fields}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class AuditTrail:
+    """Appends events (who, what, where, outcome, detail) and verifies the chains."""
+
+    def __init__(self, database: Database, key: str, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self._database = database
+        self._key = key.encode()
+        self._now = clock
+
+    def _hash(self, prev_hash: str, payload: bytes) -> str:
+        return hmac.new(self._key, prev_hash.encode() + payload, hashlib.sha256).hexdigest()
+
+    async def record(
+        self,
+        *,
+        team_id: str | None,
+        actor: str,
+        action: str,
+        outcome: str = "ok",
+        channel_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event to the workspace's chain (or the global chain without a workspace)."""
+        chain = team_id or GLOBAL_CHAIN
+        fields = {
+            "team_id": team_id,
+            "actor": actor[:64],
+            "action": action[:64],
+            "outcome": outcome[:16],
+            "channel_id": channel_id,
+            "detail": json.dumps(detail or {}, sort_keys=True, default=str, ensure_ascii=False),
+        }
+        for _ in range(APPEND_ATTEMPTS):
+            try:
+                await self._append(chain, fields)
+                return
+            except IntegrityError:
+                continue  # another process appended the same seq first; read the new head
+        raise RuntimeError(f"could not append to audit chain {chain}")
+
+    async def _append(self, chain: str, fields: dict[str, Any]) -> None:
+        async with self._database.write() as session:
+            if not self._database.is_sqlite:
+                # Appends to one chain queue up here (SQLite's BEGIN IMMEDIATE already serialises).
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
+                )
+            head = (
+                await session.execute(
+                    select(AuditEvent.seq, AuditEvent.row_hash)
+                    .where(AuditEvent.chain == chain)
+                    .order_by(AuditEvent.seq.desc())
+                    .limit(1)
+                )
+            ).one_or_none()
+            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+            occurred_at = self._now()
+            row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
+            session.add(
+                AuditEvent(
+                    chain=chain,
+                    seq=seq,
+                    occurred_at=occurred_at,
+                    prev_hash=prev_hash,
+                    row_hash=row_hash,
+                    **fields,
+                )
+            )
+
+    async def verify(self) -> VerifyReport:
+        """Walk every chain from its start; report the first altered, reordered or missing row of each."""
+        broken: list[BrokenLink] = []
+        rows = 0
+        chains = await self._chains()
+        for chain in chains:
+            count, problem = await self._verify_chain(chain)
+            rows += count
+            if problem is not None:
+                broken.append(problem)
+        return VerifyReport(chains=len(chains), rows=rows, broken=broken)
+
+    async def _chains(self) -> list[str]:
+        async with self._database.read() as session:
+            return list(
+                (
+                    await session.execute(select(AuditEvent.chain).distinct().order_by(AuditEvent.chain))
+                ).scalars()
+            )
+
+    async def _verify_chain(self, chain: str) -> tuple[int, BrokenLink | None]:
+        expected_seq, prev_hash, count = 1, GENESIS, 0
+        async for row in self._rows(chain):
+            count += 1
+            problem = self._check(row, chain, expected_seq, prev_hash)
+            if problem is not None:
+                return count, problem
+            expected_seq, prev_hash = row.seq + 1, row.row_hash
+        return count, None
+
+    def _check(self, row: AuditEvent, chain: str, expected_seq: int, prev_hash: str) -> BrokenLink | None:
+        if row.seq != expected_seq:
+            return BrokenLink(chain, expected_seq, None, f"row {expected_seq} is missing (next is {row.seq})")
+        if row.prev_hash != prev_hash:
+            return BrokenLink(
+                chain, row.seq, row.id, "does not follow the previous row (deleted or reordered)"
+            )
+        fields = {
+            "team_id": row.team_id,
+            "actor": row.actor,
+            "action": row.action,
+            "outcome": row.outcome,
+            "channel_id": row.channel_id,
+            "detail": row.detail,
+        }
+        if not hmac.compare_digest(
+            self._hash(prev_hash, _canonical(chain, row.seq, row.occurred_at, fields)), row.row_hash
+        ):
+            return BrokenLink(chain, row.seq, row.id, "content was altered")
+        return None
+
+    async def _rows(self, chain: str) -> AsyncIterator[AuditEvent]:
+        last = 0
+        while True:
+            async with self._database.read() as session:
+                batch = list(
+                    (
+                        await session.execute(
+                            select(AuditEvent)
+                            .where(AuditEvent.chain == chain, AuditEvent.seq > last)
+                            .order_by(AuditEvent.seq)
+                            .limit(VERIFY_BATCH)
+                        )
+                    ).scalars()
+                )
+            for row in batch:
+                yield row
+            if len(batch) < VERIFY_BATCH:
+                return
+            last = batch[-1].seq
+
+    async def count(self, team_id: str | None = None) -> int:
+        async with self._database.read() as session:
+            query = select(func.count()).select_from(AuditEvent)
+            if team_id is not None:
+                query = query.where(AuditEvent.chain == team_id)
+            return int((await session.execute(query)).scalar_one())
