@@ -184,6 +184,14 @@ class YukiSimulator:
         """What the main administration's bank and cash ledger accounts add up to."""
         return sum((a.amount for a in self.main.gl_accounts if a.code.startswith(prefixes)), Decimal(0))
 
+    def outstanding_answer(
+        self, operation: str = "OutstandingDebtorItems", administration_id: str | None = None
+    ) -> bytes:
+        """The whole SOAP answer the simulator would send for an outstanding-items call."""
+        admin = self._admin(administration_id)
+        book = admin.receivables if operation == "OutstandingDebtorItems" else admin.payables
+        return answers.result(operation, self._items_content(operation, book.values())).encode()
+
     # ---- switches -------------------------------------------------------------------------------
     def fail(self, mode: str, *, times: int = 1, seconds: float = 5.0, operation: str | None = None) -> None:
         """Make the next `times` calls (of `operation`, or any) fail as `mode` says."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Generic, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
@@ -35,8 +36,9 @@ class Answer(Generic[T]):
     fault: Fault | None = None
 
 
+@lru_cache(maxsize=4096)
 def local_name(tag: object) -> str:
-    """`{namespace}Name` → `Name`."""
+    """`{namespace}Name` → `Name` (cached: an answer repeats the same few tags many times)."""
     return str(tag).rpartition("}")[2]
 
 
@@ -118,7 +120,7 @@ class _Walker(Generic[T]):
         if not self.stack and not self.embedded:
             _check_envelope(element, self.operation)
         self.stack.append(element)
-        if local_name(element.tag) == self.result_name and not self.found_result:
+        if not self.found_result and local_name(element.tag) == self.result_name:
             self.found_result = self.inside_result = True
 
     def _end(self, element: Element) -> None:
