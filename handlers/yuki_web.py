@@ -94,22 +94,35 @@ class YukiConnectPage:
             except UserError as error:
                 return self._page("yuki_connect.html", 422, token=token, csrf=csrf, error=str(error))
             return self._page(
-                "yuki_choose.html", token=token, csrf=csrf, administrations=administrations, error=None
+                "yuki_choose.html",
+                token=token,
+                csrf=csrf,
+                administrations=administrations,
+                gl_prefixes=None,
+                error=None,
             )
         if step == "choose":
-            return await self._choose(token, csrf, grant, form.get("administration", ""))
+            return await self._choose(token, csrf, grant, form)
         return self._problem("Unexpected form", "The form was not sent as cashbot wrote it.", 400)
 
-    async def _choose(self, token: str, csrf: str, grant: LinkGrant, administration_id: str) -> Response:
+    async def _choose(self, token: str, csrf: str, grant: LinkGrant, form: dict[str, str]) -> Response:
         try:
-            connected = await self._connector.choose(token, grant, administration_id)
+            connected = await self._connector.choose(
+                token, grant, form.get("administration", ""), form.get("gl_prefixes")
+            )
         except LinkInvalid as error:
             return self._problem("This link cannot be used", str(error), 410)
         except UserError as error:
             administrations = await self._connector.administrations(grant)
             template = "yuki_choose.html" if administrations else "yuki_connect.html"
             return self._page(
-                template, 422, token=token, csrf=csrf, administrations=administrations, error=str(error)
+                template,
+                422,
+                token=token,
+                csrf=csrf,
+                administrations=administrations,
+                gl_prefixes=form.get("gl_prefixes"),
+                error=str(error),
             )
         await self._confirm_in_slack(connected)
         response = self._page("yuki_done.html", administration=connected.administration.name)

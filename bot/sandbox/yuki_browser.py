@@ -19,6 +19,7 @@ class _Forms(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.hidden: dict[str, str] = {}
+        self.texts: dict[str, str] = {}
         self.choices: list[tuple[str, str]] = []
         self.action: str | None = None
         self._label: list[str] | None = None
@@ -32,6 +33,8 @@ class _Forms(HTMLParser):
             self._label = []
         elif tag == "input" and found.get("type") == "hidden":
             self.hidden[found.get("name", "")] = found.get("value", "")
+        elif tag == "input" and found.get("type") == "text":
+            self.texts[found.get("name", "")] = found.get("value", "")
         elif tag == "input" and found.get("type") == "radio":
             self._pending_choice = found.get("value", "")
 
@@ -52,6 +55,7 @@ class Page:
 
     response: httpx.Response
     hidden: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
     choices: list[tuple[str, str]] = field(default_factory=list)
     action: str | None = None
 
@@ -59,7 +63,7 @@ class Page:
     def of(cls, response: httpx.Response) -> Page:
         forms = _Forms()
         forms.feed(response.text)
-        return cls(response, forms.hidden, forms.choices, forms.action)
+        return cls(response, forms.hidden, forms.texts, forms.choices, forms.action)
 
     @property
     def status(self) -> int:
@@ -89,16 +93,21 @@ class YukiConnectBrowser:
     async def submit_key(self, access_key: str) -> Page:
         return await self._post({"access_key": access_key})
 
-    async def choose(self, administration_id: str | None = None) -> Page:
-        """Pick an administration (by default the one the page pre-selects: the first)."""
+    async def choose(self, administration_id: str | None = None, gl_prefixes: str | None = None) -> Page:
+        """Pick an administration (by default the one the page pre-selects: the first); the
+        ledger prefixes field is sent as the page filled it in unless `gl_prefixes` is given."""
         assert self.page is not None
         chosen = administration_id or (self.page.choices[0][0] if self.page.choices else "")
-        return await self._post({"administration": chosen})
+        fields = {"administration": chosen}
+        if gl_prefixes is not None:
+            fields["gl_prefixes"] = gl_prefixes
+        return await self._post(fields)
 
     async def _post(self, fields: dict[str, str]) -> Page:
         assert self.page is not None, "open the link first"
         target = urljoin(self._url, self.page.action or "")
-        self.page = Page.of(await self.client.post(target, data={**self.page.hidden, **fields}))
+        sent = {**self.page.hidden, **self.page.texts, **fields}
+        self.page = Page.of(await self.client.post(target, data=sent))
         return self.page
 
 

@@ -32,7 +32,11 @@ def domain_scope(domain_id: str) -> str:
 
 
 class DailyCallBudget:
-    """Counts every call before it is made; refuses it with RateLimited once the day is spent."""
+    """Counts every call before it is made; refuses it with RateLimited once the day is spent.
+
+    `counter` names what is counted (the provider's calls by default); the connect form uses
+    a separate counter for its attempts per link.
+    """
 
     def __init__(
         self,
@@ -41,9 +45,11 @@ class DailyCallBudget:
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         timezone: ZoneInfo = YUKI_DAY,
+        counter: str = PROVIDER,
     ) -> None:
         self._database = database
         self.limit = limit
+        self._counter = counter
         self._now = clock
         self._zone = timezone
 
@@ -60,7 +66,7 @@ class DailyCallBudget:
         """Count one call against today's budget; the calls left after it, or RateLimited."""
         async with self._database.write() as session:
             count = await spend_call(
-                session, provider=PROVIDER, scope=scope, day=self.today(), limit=self.limit
+                session, provider=self._counter, scope=scope, day=self.today(), limit=self.limit
             )
         if count is None:
             raise RateLimited(
@@ -82,7 +88,7 @@ class DailyCallBudget:
 
     async def remaining(self, scope: str) -> int:
         async with self._database.read() as session:
-            spent = await calls_spent(session, provider=PROVIDER, scope=scope, day=self.today())
+            spent = await calls_spent(session, provider=self._counter, scope=scope, day=self.today())
         return max(0, self.limit - spent)
 
     async def charge(self, scope: str, calls: int) -> None:
@@ -90,11 +96,16 @@ class DailyCallBudget:
         if calls <= 0:
             return
         async with self._database.write() as session:
-            await add_calls(session, provider=PROVIDER, scope=scope, day=self.today(), calls=calls)
+            await add_calls(session, provider=self._counter, scope=scope, day=self.today(), calls=calls)
 
     async def exhaust(self, scope: str) -> None:
         """Yuki itself said the domain's limit is reached: stop calling until tomorrow."""
         async with self._database.write() as session:
             await add_calls(
-                session, provider=PROVIDER, scope=scope, day=self.today(), calls=self.limit, at_least=True
+                session,
+                provider=self._counter,
+                scope=scope,
+                day=self.today(),
+                calls=self.limit,
+                at_least=True,
             )

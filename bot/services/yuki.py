@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.domain import Provider
+from bot.errors import UserError
 from bot.integrations.yuki import CallGate, YukiClient
 from bot.services.call_budget import DailyCallBudget
 from bot.services.connections import ConnectionService, ConnectionView
@@ -15,7 +16,8 @@ from storage.database import Database
 from storage.ledger import count_unparsed
 
 BELGIAN_BANK_AND_CASH = ("55", "57")  # PCMN/MAR: class 55 banks, class 57 cash
-_PREFIX = re.compile(r"[0-9A-Za-z]{1,16}")
+MAX_PREFIXES = 10
+_PREFIX = re.compile(r"[0-9]{1,12}")  # ledger account codes are numeric in BE and NL charts
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -51,6 +53,19 @@ class YukiSettings:
             currency=currency if isinstance(currency, str) and _CURRENCY.fullmatch(currency) else "EUR",
             include_bank_transactions=raw.get("include_bank_transactions") is True,
         )
+
+    @staticmethod
+    def parse_prefixes(text: str | None) -> tuple[str, ...]:
+        """Ledger account prefixes typed by a person ("55, 57"); UserError when unusable."""
+        words = [word for word in re.split(r"[\s,;]+", text or "") if word]
+        if not words:
+            return BELGIAN_BANK_AND_CASH
+        if len(words) > MAX_PREFIXES or not all(_PREFIX.fullmatch(word) for word in words):
+            raise UserError(
+                "Enter the bank and cash ledger accounts as code prefixes separated by commas, "
+                f"for example 55, 57 (at most {MAX_PREFIXES})."
+            )
+        return tuple(dict.fromkeys(words))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from bot.domain import Provider
 from bot.errors import MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired, UserError
@@ -28,6 +28,7 @@ from storage.ledger import forget_ledger
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200
+MAX_KEY_ATTEMPTS = 5  # per link: enough for typos, too few to use cashbot against Yuki
 YUKI = Provider.YUKI
 
 
@@ -89,6 +90,7 @@ class YukiConnector:
         self._audit = audit
         self._clients = clients
         self._defaults = defaults or YukiSettings()
+        self._attempts = DailyCallBudget(database, MAX_KEY_ATTEMPTS, counter="yuki-form")
 
     async def open_form(self, token: str) -> tuple[LinkGrant, str]:
         """Check the link and hand out the form's CSRF token (only its hash is stored)."""
@@ -110,6 +112,11 @@ class YukiConnector:
     async def submit_key(self, grant: LinkGrant, key: str) -> list[Administration]:
         """Authenticate with the key and list its administrations; the key waits, encrypted."""
         key = _checked_key(key)
+        try:
+            await self._attempts.spend(f"link:{grant.link_id}")
+        except RateLimited:
+            await self._fail(grant, "too_many_attempts")
+            raise UserError("Too many keys were tried with this link. Ask for a new one in Slack.") from None
         client = self._clients(key, gate=self._budget.gate(provisional_scope(key)))
         try:
             async with client:
@@ -128,8 +135,11 @@ class YukiConnector:
         pending = await self._pending(grant)
         return [] if pending is None else pending.administrations
 
-    async def choose(self, token: str, grant: LinkGrant, administration_id: str) -> YukiConnected:
+    async def choose(
+        self, token: str, grant: LinkGrant, administration_id: str, gl_prefixes: str | None = None
+    ) -> YukiConnected:
         """Save the connection for the chosen administration and use the link up."""
+        prefixes = YukiSettings.parse_prefixes(gl_prefixes)
         pending = await self._pending(grant)
         if pending is None:
             raise UserError("Enter the Yuki access key first.")
@@ -147,7 +157,7 @@ class YukiConnector:
             external_id=chosen.id,
             external_name=chosen.name,
             scope_key=scope,
-            settings=self._defaults.as_dict(),
+            settings=replace(self._defaults, bank_gl_prefixes=prefixes).as_dict(),
         )
         if chosen.domain_id:
             await self._budget.charge(scope, pending.calls)  # the form's calls count for the domain

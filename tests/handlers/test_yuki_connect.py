@@ -7,6 +7,7 @@ to the Yuki simulator over loopback; the database is real.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import httpx
@@ -16,9 +17,17 @@ from sqlalchemy import select, update
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import NO_RIGHTS_KEY, SANDBOX_KEY, SINGLE_ADMIN_KEY, YukiSimulator
 from bot.sandbox.yuki_browser import YukiConnectBrowser, connect_through_browser
-from storage.models import AuditEvent, CallBudget, Connection, ConnectLink, OpenItem, SyncRun
+from storage.models import (
+    AuditEvent,
+    CallBudget,
+    Connection,
+    ConnectLink,
+    LedgerBalance,
+    OpenItem,
+    SyncRun,
+)
 from tests.harness import BotUnderTest
-from tests.yuki_support import connect_link, connect_yuki
+from tests.yuki_support import connect_link, connect_yuki, wait_for_syncs
 
 pytestmark = pytest.mark.usefixtures("yuki_sim")
 
@@ -265,3 +274,43 @@ async def test_malformed_posts_get_a_plain_refusal(
 
     assert answer.status_code == status
     assert await connections(yuki_bot) == []
+
+
+async def test_bank_and_cash_accounts_can_be_chosen_on_the_form(
+    yuki_bot: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    browser = YukiConnectBrowser()
+    try:
+        await browser.open(await connect_link(yuki_bot))
+        choice = await browser.submit_key(SANDBOX_KEY)
+        assert choice.texts["gl_prefixes"] == "55, 57", "the Belgian default is proposed"
+        refused = await browser.choose(gl_prefixes="55; DROP TABLE")
+        assert refused.status == 422 and "code prefixes" in refused.text
+        assert refused.choices, "the choice is offered again"
+        assert await connections(yuki_bot) == []
+        done = await browser.choose(gl_prefixes="550, 570")
+    finally:
+        await browser.aclose()
+    await wait_for_syncs(yuki_bot, 1)
+
+    assert "Yuki is connected" in done.text
+    async with yuki_bot.runtime.database.read() as session:
+        codes = set((await session.execute(select(LedgerBalance.gl_code))).scalars())
+    assert codes == {"550000", "550100", "570000"}
+    status = json.dumps((await yuki_bot.slack.command("/cashbot", "status")).json(), ensure_ascii=False)
+    assert "550…, 570…" in status
+
+
+async def test_a_link_allows_only_a_few_key_attempts(yuki_bot: BotUnderTest, yuki_sim: YukiSimulator) -> None:
+    browser = YukiConnectBrowser()
+    try:
+        await browser.open(await connect_link(yuki_bot))
+        for attempt in range(5):
+            assert "did not accept" in (await browser.submit_key(f"wrong-key-{attempt}")).text
+        calls = len(yuki_sim.calls)
+        refused = await browser.submit_key(SANDBOX_KEY)
+    finally:
+        await browser.aclose()
+
+    assert refused.status == 422 and "Too many keys" in refused.text
+    assert len(yuki_sim.calls) == calls, "the sixth attempt never reached Yuki"

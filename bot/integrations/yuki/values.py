@@ -26,7 +26,7 @@ def parse_amount(raw: str | None, field: str) -> Decimal:
     """An exact Decimal from `1210.50`, `1210,50`, `1.210,50` or `1,210.50`; else ValueProblem."""
     text = (raw or "").strip().replace("\u00a0", "").replace(" ", "")
     if not text:
-        raise ValueProblem(f"{field} is empty")
+        raise ValueProblem(f"{field} is missing or empty")
     normalised = _normalise_separators(text)
     if normalised is None:
         raise ValueProblem(f"{field} {_show(raw)} is not an amount")
