@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.errors import LinkInvalid, UserError
+from bot.errors import LinkInvalid, StorageUnavailable, UserError
 from bot.render import Renderer
 from bot.services.connect_links import LinkGrant
 from bot.services.yuki_connect import CsrfRejected, YukiConnected, YukiConnector
@@ -61,9 +61,14 @@ class YukiConnectPage:
         return [Route(PATH, self.endpoint, methods=["GET", "POST"])]
 
     async def endpoint(self, request: Request) -> Response:
-        if request.method == "GET":
-            return await self._show_form(request.query_params.get("t", ""))
-        return await self._post(request)
+        try:
+            if request.method == "GET":
+                return await self._show_form(request.query_params.get("t", ""))
+            return await self._post(request)
+        except StorageUnavailable:
+            return self._problem(
+                "cashbot cannot reach its database", "Nothing was saved. Try again in a minute.", 503
+            )
 
     async def _show_form(self, token: str) -> Response:
         try:
@@ -89,21 +94,24 @@ class YukiConnectPage:
             return self._problem("This form could not be verified", str(error), 403)
         step = form.get("step")
         if step == "key":
-            try:
-                administrations = await self._connector.submit_key(grant, form.get("access_key", ""))
-            except UserError as error:
-                return self._page("yuki_connect.html", 422, token=token, csrf=csrf, error=str(error))
-            return self._page(
-                "yuki_choose.html",
-                token=token,
-                csrf=csrf,
-                administrations=administrations,
-                gl_prefixes=None,
-                error=None,
-            )
+            return await self._submit_key(token, csrf, grant, form)
         if step == "choose":
             return await self._choose(token, csrf, grant, form)
         return self._problem("Unexpected form", "The form was not sent as cashbot wrote it.", 400)
+
+    async def _submit_key(self, token: str, csrf: str, grant: LinkGrant, form: dict[str, str]) -> Response:
+        try:
+            administrations = await self._connector.submit_key(grant, form.get("access_key", ""))
+        except UserError as error:
+            return self._page("yuki_connect.html", 422, token=token, csrf=csrf, error=str(error))
+        return self._page(
+            "yuki_choose.html",
+            token=token,
+            csrf=csrf,
+            administrations=administrations,
+            gl_prefixes=None,
+            error=None,
+        )
 
     async def _choose(self, token: str, csrf: str, grant: LinkGrant, form: dict[str, str]) -> Response:
         try:
