@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 import uvicorn
 
@@ -12,6 +13,7 @@ from bot.config import Settings
 from bot.domain import Provider
 from bot.scheduler import Worker, run_forever
 from bot.services.audit import VerifyReport
+from bot.services.backups import BackupService, DrillReport, Manifest
 from bot.services.keys import rotate_keys
 from bot.services.sync import SyncResult
 from bot.wiring import Runtime, build_runtime
@@ -92,6 +94,34 @@ async def sync_now(settings: Settings, *, team_id: str | None, provider: str | N
     try:
         chosen = Provider(provider) if provider else None
         return await runtime.sync.run_all("cli", team_id=team_id, provider=chosen)
+    finally:
+        await runtime.aclose()
+
+
+def _backups(runtime: Runtime) -> BackupService:
+    return BackupService(runtime.database, runtime.box, runtime.settings.audit_key or "")
+
+
+async def backup_now(settings: Settings, folder: Path) -> tuple[Path, Manifest]:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).backup(folder)
+    finally:
+        await runtime.aclose()
+
+
+async def verify_backup(settings: Settings, backup: Path) -> DrillReport:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).verify(backup)
+    finally:
+        await runtime.aclose()
+
+
+async def restore_backup(settings: Settings, backup: Path, *, force: bool) -> DrillReport:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).restore(backup, force=force)
     finally:
         await runtime.aclose()
 
