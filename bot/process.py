@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -48,8 +50,21 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         proxy_headers=True,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    _GracefulServer(config).run()
     return 0
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM after a graceful shutdown: a clean stop exits with 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def work(settings: Settings) -> int:
