@@ -141,12 +141,12 @@ def build_yuki(runtime: Runtime) -> ProviderParts:
     )
 
 
-def slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
+def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL that retries connection errors and obeys 429s."""
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=timeout,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -240,7 +240,9 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         audit=AuditTrail(database, settings.audit_key or ""),
         access=AccessService(database),
         sync=SyncService(database, connections, alerts),
-        notifier=SlackNotifier(settings.slack_api_url, single_token=settings.slack_bot_token, store=store),
+        notifier=SlackNotifier(
+            lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
+        ),
         actors=ActorDirectory(),
     )
     for build in provider_builders():
