@@ -13,6 +13,7 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import affected_rows
 from storage.models import CallBudget, LedgerBalance, OpenItem, UnparsedItem, utcnow
 
 BATCH = 1000
@@ -123,7 +124,7 @@ async def close_vanished_items(
         .values(status=CLOSED, closed_at=seen_at)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return affected_rows(result)
 
 
 async def record_unparsed(

@@ -121,9 +121,6 @@ class YukiSimulator:
         self.today = today or dt.date.today()
         self._clock = clock
         self._sleep = sleep
-        self.daily_limit = 1000
-        self.shape = "embedded"  # "embedded" root, "bare" items, or "escaped" text
-        self.comma_decimals = False
         self.calls: list[SimCall] = []
         self.base_url = ""  # set once served
         self.app = self._build_app()
@@ -152,9 +149,9 @@ class YukiSimulator:
         self.faults: list[SimFault] = []
         self.overrides: dict[str, dict[str, str | None]] = {}
         self.calls.clear()
-        self.counted: dict[str, int] = {}
+        self.counted: dict[str, int] = {}  # calls per domain, against `daily_limit`
         self.daily_limit = 1000
-        self.shape = "embedded"
+        self.shape = "embedded"  # the items under an embedded root, "bare", or "escaped" text
         self.comma_decimals = False
 
     def receivables(self, administration_id: str | None = None) -> list[SimItem]:
