@@ -12,6 +12,7 @@ import json
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 
 from bot.asgi import create_app
 from bot.config import Settings
+from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
@@ -70,7 +72,7 @@ async def show_help(demo: DemoContext) -> None:
 
 
 # Each issue adds its steps here, in the order a new team would meet them.
-DEMO_STEPS: list[DemoStep] = [show_help]
+DEMO_STEPS: list[DemoStep] = [show_help, connect_yuki]
 
 
 async def run_demo(output: str = "demo-output") -> int:
@@ -85,6 +87,14 @@ async def run_demo(output: str = "demo-output") -> int:
 
 
 async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
+    async with AsyncExitStack() as simulators:
+        yuki, yuki_settings = await start_yuki_simulator(simulators)
+        await _run_bot(sim, workdir, out, {"yuki": yuki}, yuki_settings)
+
+
+async def _run_bot(
+    sim: SlackSimulator, workdir: Path, out: Path, simulators: dict[str, Any], overrides: dict[str, Any]
+) -> None:
     bot_server = LoopbackServer(lifespan="on")
     signing_secret = one_time_token()
     settings = Settings(
@@ -99,6 +109,7 @@ async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
         audit_key=one_time_token(),
         log_level="WARNING",
         log_format="text",
+        **overrides,
     )
     runtime = build_runtime(settings)
     await bot_server.start(create_app(runtime, migrate_on_start=True))
@@ -108,7 +119,7 @@ async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
             print(f"cashbot demo: bot at {bot_server.url}, Slack simulator at {sim.base_url}")
             installed = await install_through_browser(bot_server.url, client=browser)
             print(f"Installed the demo workspace through Slack OAuth (HTTP {installed.status_code}).")
-            demo = DemoContext(runtime, bot_server.url, slack, sim, out, browser)
+            demo = DemoContext(runtime, bot_server.url, slack, sim, out, browser, simulators)
             for step in DEMO_STEPS:
                 await step(demo)
     finally:

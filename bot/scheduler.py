@@ -45,9 +45,19 @@ class Worker:
     Our tables are the source of truth, so APScheduler keeps its timers in memory only.
     """
 
-    def __init__(self, database: Database, jobs: list[PeriodicJob], owner: str | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        jobs: list[PeriodicJob],
+        owner: str | None = None,
+        *,
+        lease_ttl: dt.timedelta = LEASE_TTL,
+        renew_every: float = RENEW_EVERY_SECONDS,
+    ) -> None:
         self._database = database
         self._jobs = jobs
+        self._lease_ttl = lease_ttl
+        self._renew_every = renew_every
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.is_leader = False
         self._scheduler = AsyncIOScheduler(
@@ -60,7 +70,7 @@ class Worker:
         self._scheduler.add_job(
             self._renew_lease,
             "interval",
-            seconds=RENEW_EVERY_SECONDS,
+            seconds=self._renew_every,
             id="lease",
             next_run_time=dt.datetime.now(dt.UTC),
         )
@@ -84,7 +94,7 @@ class Worker:
 
     async def _renew_lease(self) -> None:
         try:
-            leader = await acquire_or_renew(self._database, LEASE_NAME, self.owner, LEASE_TTL)
+            leader = await acquire_or_renew(self._database, LEASE_NAME, self.owner, self._lease_ttl)
         except StorageUnavailable:
             leader = False
         if leader != self.is_leader:

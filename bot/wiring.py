@@ -20,6 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.routing import BaseRoute
 
 from bot.config import Settings
+from bot.domain import Provider
+from bot.integrations.yuki import CallGate, MemorySessions, YukiClient
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
 from bot.services.access import AccessService
@@ -28,6 +30,7 @@ from bot.services.audit import AuditTrail
 from bot.services.audit_batch import AuditBatcher
 from bot.services.balances import CashService
 from bot.services.cache import ReportCache, build_cache
+from bot.services.call_budget import DailyCallBudget
 from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
@@ -40,7 +43,10 @@ from bot.services.sync_requests import SyncNowRules, SyncRequests
 from bot.services.usage_watch import UsageWatch
 from bot.services.viewing import ViewGate
 from bot.services.workspaces import WorkspaceService
-from handlers import actor, cashbot, connect, errors, lifecycle
+from bot.services.yuki import YukiPlugin
+from bot.services.yuki_connect import YukiConnected, YukiConnector
+from bot.services.yuki_sync import YukiSyncer
+from handlers import actor, cashbot, connect, errors, lifecycle, yuki_web
 from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
@@ -122,15 +128,54 @@ ProviderBuilder = Callable[[Runtime], ProviderParts]
 
 def provider_builders() -> list[ProviderBuilder]:
     """Each provider's builder, in the order they appear in /cashbot status."""
-    return []
+    return [build_yuki]
 
 
-def slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
+def build_yuki(runtime: Runtime) -> ProviderParts:
+    """Yuki: a client factory sharing one session cache, the call budget, form, plugin, syncer."""
+    settings = runtime.settings
+    sessions = MemorySessions()
+    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget)
+
+    def clients(access_key: str, *, gate: CallGate | None, currency: str = "EUR") -> YukiClient:
+        return YukiClient(
+            settings.yuki_api_url, access_key, gate=gate, sessions=sessions, default_currency=currency
+        )
+
+    connector = YukiConnector(
+        database=runtime.database,
+        links=runtime.links,
+        connections=runtime.connections,
+        budget=budget,
+        audit=runtime.audit,
+        clients=clients,
+    )
+
+    async def first_sync(connected: YukiConnected) -> None:
+        await runtime.sync.run(connected.grant.workspace_id, Provider.YUKI, "connect")
+
+    page = yuki_web.YukiConnectPage(
+        connector,
+        runtime.renderer,
+        runtime.notifier,
+        secure=settings.public_url.startswith("https://"),
+        budget=settings.yuki_daily_call_budget,
+        sync_minutes=settings.sync_interval_minutes,
+        after_connect=first_sync,
+    )
+    return ProviderParts(
+        plugin=YukiPlugin(runtime.database, runtime.connections, budget),
+        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients),
+        routes=page.routes(),
+    )
+
+
+def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL that retries connection errors and obeys 429s."""
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=timeout,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -227,7 +272,9 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         audit=audit,
         access=access,
         sync=sync,
-        notifier=SlackNotifier(settings.slack_api_url, single_token=settings.slack_bot_token, store=store),
+        notifier=SlackNotifier(
+            lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
+        ),
         actors=ActorDirectory(),
         reports=build_reports(settings, database, box, renderer, access, alerts, audit, sync),
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,9 +18,13 @@ class SlackNotifier:
     """Finds the workspace's bot token (the single token, or the installation store) and posts."""
 
     def __init__(
-        self, api_url: str, *, single_token: str | None, store: AsyncInstallationStore | None
+        self,
+        make_client: Callable[[str], AsyncWebClient],
+        *,
+        single_token: str | None,
+        store: AsyncInstallationStore | None,
     ) -> None:
-        self._api_url = api_url
+        self._make_client = make_client
         self._single_token = single_token
         self._store = store
 
@@ -35,10 +40,10 @@ class SlackNotifier:
         if not token:
             log.warning("slack.no_token", extra={"team_id": team_id})
             return None
-        client = AsyncWebClient(token=token, base_url=self._api_url, timeout=10)
+        client = self._make_client(token)
         try:
             response = await client.chat_postMessage(channel=channel, **message.as_kwargs())
-        except (SlackApiError, OSError, TimeoutError) as error:
+        except (SlackApiError, SlackClientError, OSError, TimeoutError) as error:
             log.warning("slack.post_failed", extra={"team_id": team_id, "error": type(error).__name__})
             return None
         ts = response.get("ts")
