@@ -307,8 +307,13 @@ def build_reports(
     watch = UsageWatch(cache, alerts)
     views = FinancialViews(renderer)
     cash = CashService(database, cache, calendar, stale_after=stale_after)
+    yuki_budget = DailyCallBudget(database, settings.yuki_daily_call_budget)
     requests = SyncRequests(
-        database, box, sync, rules=SyncNowRules(yuki_daily_budget=settings.yuki_daily_call_budget)
+        database,
+        box,
+        sync,
+        yuki_calls_left=yuki_budget.remaining,
+        rules=SyncNowRules(yuki_daily_budget=settings.yuki_daily_call_budget),
     )
 
     async def invalidate(result: SyncResult) -> None:

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     BankAccount,
     BankTransaction,
-    CallBudget,
     Connection,
     LedgerBalance,
     OpenItem,
@@ -247,15 +246,3 @@ async def last_sync_started(session: AsyncSession, workspace_id: int) -> dt.date
             select(func.max(SyncRun.started_at)).where(SyncRun.workspace_id == workspace_id)
         )
     ).scalar_one_or_none()
-
-
-async def calls_spent(session: AsyncSession, provider: str, scope_key: str, day: dt.date) -> int:
-    """Calls already spent today against a provider's daily budget for one scope (a Yuki domain)."""
-    spent = (
-        await session.execute(
-            select(CallBudget.calls).where(
-                CallBudget.provider == provider, CallBudget.scope_key == scope_key, CallBudget.day == day
-            )
-        )
-    ).scalar_one_or_none()
-    return int(spent or 0)

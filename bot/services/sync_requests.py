@@ -103,10 +103,12 @@ class SyncRequests:
         box: SecretBox,
         sync: SyncService,
         *,
+        yuki_calls_left: Callable[[str], Awaitable[int]],
         rules: SyncNowRules | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._database = database
+        self._yuki_calls_left = yuki_calls_left
         self._box = box
         self._sync = sync
         self.rules = rules or SyncNowRules()
@@ -127,19 +129,14 @@ class SyncRequests:
         async with self._database.read() as session:
             sources = await reports.sources(session, ask.workspace_id)
             last = await reports.last_sync_started(session, ask.workspace_id)
-            connected = [s for s in sources if s.state != "disconnected" and s.provider in PROVIDERS]
-            yuki = next((s for s in connected if s.provider == Provider.YUKI.value), None)
-            spent = (
-                await reports.calls_spent(session, Provider.YUKI.value, yuki.scope_key, now.date())
-                if yuki is not None and yuki.scope_key
-                else 0
-            )
+        connected = [s for s in sources if s.state != "disconnected" and s.provider in PROVIDERS]
         if not connected:
             return Enqueued(False, "not_connected")
         if last is not None and now - last < self.rules.cooldown:
             return Enqueued(False, "cooldown", retry_in=self.rules.cooldown - (now - last))
         providers = [s.provider for s in connected]
-        left = None if yuki is None else max(0, self.rules.yuki_daily_budget - spent)
+        yuki = next((s for s in connected if s.provider == Provider.YUKI.value), None)
+        left = await self._yuki_calls_left(yuki.scope_key) if yuki is not None and yuki.scope_key else None
         skip_yuki = left is not None and left < self.rules.yuki_reserve
         if skip_yuki:
             providers.remove(Provider.YUKI.value)

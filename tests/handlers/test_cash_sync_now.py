@@ -19,9 +19,10 @@ from bot.domain import Provider
 from bot.logs import NOISY_LIBRARIES
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
+from bot.services.call_budget import DailyCallBudget
 from bot.services.sync import SyncRun
 from storage.database import Database
-from storage.models import BankAccount, CallBudget, SyncRequest, utcnow
+from storage.models import BankAccount, SyncRequest, utcnow
 from tests.harness import BotUnderTest, bot_settings, running_bot
 from tests.services import cash_data as data
 
@@ -128,9 +129,9 @@ async def test_a_click_within_the_cooldown_is_refused_politely(syncing) -> None:
 async def test_a_nearly_spent_yuki_budget_syncs_only_the_banks(syncing) -> None:  # type: ignore[no-untyped-def]
     bot, syncers = syncing
     workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
-    await data.connect(bot.runtime.database, workspace_id, Provider.YUKI, scope_key="domain-1")
-    async with bot.runtime.database.write() as session:
-        session.add(CallBudget(provider="yuki", scope_key="domain-1", day=utcnow().date(), calls=750))
+    await data.connect(bot.runtime.database, workspace_id, Provider.YUKI, scope_key="domain:d1")
+    # Spend today's Yuki calls down to 50 through the Yuki integration's own budget (800 a day).
+    await DailyCallBudget(bot.runtime.database, 800).charge("domain:d1", 750)
 
     await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     (answer,) = await bot.sim.wait_for_response(1)
