@@ -86,6 +86,7 @@ async def test_overdue_matches_the_seeded_books(yuki_bot: BotUnderTest, yuki_sim
     due = format_date(top.due_date, "medium", locale="nl_BE")
     days = (today - top.due_date).days
     assert listed[0] == (
-        f"• {top.contact.name} · {top.reference} · {money(top.open_amount, top.currency)} · due {due} · {days} days"
+        f"• {top.contact.name} · {top.reference} · {money(top.open_amount, top.currency)}"
+        f" · due {due} · {days} days"
     )
     assert "Yuki: synced just now" in everything
