@@ -220,7 +220,7 @@ class ReceivablesService:
         return OverdueSummary(
             computed_at=now,
             as_of=as_of,
-            currencies=_per_currency(matching),
+            currencies=_per_currency(matching, query.min_days),
             invoices=sum(sum(c.bucket_counts) for c in matching),
             customers=tuple(sorted(c.customer_key for c in matching)) if query.words else None,
             sources=source_statuses(sources, now, self._stale_after),
@@ -283,7 +283,7 @@ def net_buckets(amounts: Iterable[Decimal], credits: Decimal) -> tuple[list[Deci
     return netted, (-credits if credits < 0 else ZERO) - remaining
 
 
-def _per_currency(customers: Iterable[reports.CustomerRow]) -> tuple[CurrencyOverdue, ...]:
+def _per_currency(customers: Iterable[reports.CustomerRow], min_days: int) -> tuple[CurrencyOverdue, ...]:
     sums: dict[str, tuple[list[Decimal], list[int], Decimal, Decimal]] = {}
     for customer in customers:
         amounts, counts, gross, netted = sums.setdefault(
@@ -301,7 +301,11 @@ def _per_currency(customers: Iterable[reports.CustomerRow]) -> tuple[CurrencyOve
             gross=gross,
             credits_netted=netted,
             total=gross - netted,
-            buckets=tuple(Bucket(label, amounts[i], counts[i]) for i, (label, _, _) in enumerate(BUCKETS)),
+            buckets=tuple(
+                Bucket(label, amounts[i], counts[i])
+                for i, (label, _, high) in enumerate(BUCKETS)
+                if high is None or high >= min_days  # a bucket the filter leaves empty is not shown
+            ),
         )
         for currency, (amounts, counts, gross, netted) in sorted(
             sums.items(), key=lambda item: (item[0] != "EUR", item[0])
