@@ -300,7 +300,7 @@ def build_reports(
     sync: SyncService,
 ) -> Reports:
     """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
-    cache = build_cache(settings.redis_url)
+    cache = build_cache(settings.redis_url, settings.database_url)
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
     batcher = AuditBatcher(audit)

@@ -17,6 +17,7 @@ are computed directly and counters fall back to this process, so a command never
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -217,15 +218,15 @@ return 1
 class RedisCache:
     """Values and counters shared through Redis; computed directly when Redis is unreachable."""
 
-    PREFIX = "cashbot:"
-
     def __init__(
         self,
         url: str,
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
         client: aioredis.Redis | None = None,
+        namespace: str = "",
     ) -> None:
+        self._prefix = f"cashbot:{namespace}:" if namespace else "cashbot:"
         self.ttl = ttl
         self._clock = clock
         self._redis = client or aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
@@ -234,10 +235,10 @@ class RedisCache:
         self._local = _Windows(time.monotonic)
 
     def _values(self, scope: str) -> str:
-        return f"{self.PREFIX}values:{scope}"
+        return f"{self._prefix}values:{scope}"
 
     def _generation(self, scope: str) -> str:
-        return f"{self.PREFIX}generation:{scope}"
+        return f"{self._prefix}generation:{scope}"
 
     async def get_or_compute(
         self, scope: str, key: str, compute: Callable[[], Awaitable[T]], codec: Codec[T]
@@ -299,7 +300,7 @@ class RedisCache:
             _warn("invalidate", error)  # values still expire within the TTL
 
     async def count(self, key: str, window: float) -> int:
-        name = f"{self.PREFIX}count:{key}"
+        name = f"{self._prefix}count:{key}"
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(name)
@@ -311,7 +312,7 @@ class RedisCache:
             return self._local.count(key, window)
 
     async def remember(self, key: str, member: str, window: float) -> int:
-        name = f"{self.PREFIX}set:{key}"
+        name = f"{self._prefix}set:{key}"
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(name, member)
@@ -332,6 +333,12 @@ def _warn(operation: str, error: RedisError) -> None:
     log.warning("cache.redis_unavailable", extra={"operation": operation, "error": type(error).__name__})
 
 
-def build_cache(redis_url: str | None, ttl: float = DEFAULT_TTL) -> ReportCache:
-    """Redis when REDIS_URL is set, else this process's memory."""
-    return RedisCache(redis_url, ttl) if redis_url else InProcessCache(ttl)
+def build_cache(redis_url: str | None, deployment: str, ttl: float = DEFAULT_TTL) -> ReportCache:
+    """Redis when REDIS_URL is set, else this process's memory.
+
+    `deployment` (the database URL) names the key space, so deployments sharing one Redis server
+    never read each other's figures; it is hashed, so no credential in it reaches Redis.
+    """
+    if not redis_url:
+        return InProcessCache(ttl)
+    return RedisCache(redis_url, ttl, namespace=hashlib.sha256(deployment.encode()).hexdigest()[:16])

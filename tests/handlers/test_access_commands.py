@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
-from storage.models import AuditEvent
+from storage.models import AuditEvent, Workspace
 from tests.harness import BotUnderTest
 from tests.services import cash_data as data
 
@@ -101,3 +101,20 @@ async def test_bad_targets_get_the_usage_and_change_nothing(bot: BotUnderTest) -
     assert all("<!channel>" not in json.dumps(a) for a in answers)
     assert await bot.runtime.access.grants(workspace_id) == []
     assert blocks_to_text(await cashbot(bot, "access")).startswith("Who can see financial data")
+
+
+async def test_a_digest_channel_does_not_widen_who_may_query(bot: BotUnderTest) -> None:
+    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
+    await data.connect(bot.runtime.database, workspace_id, Provider.PONTO)
+    async with bot.runtime.database.write() as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(digest_channel_id="C0DIGEST", digest_enabled=True)
+        )
+
+    member = await bot.slack.command("/cash", user_id="U0MEMBER", channel_id="C0DIGEST")
+    public = await bot.slack.command("/cash", "public", user_id="U0ADMIN", channel_id="C0DIGEST")
+
+    assert "don't have access" in member.json()["text"]
+    assert public.json()["response_type"] == "ephemeral", "public answers need an explicit allow"
