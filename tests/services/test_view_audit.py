@@ -78,3 +78,20 @@ async def test_concurrent_views_share_commits_and_keep_one_chain(
     assert report.ok and report.rows == 60 and report.chains == 2
     assert 2 <= len(heads) < 60, "views were committed in batches"
     assert max(r.__dict__["seq"] for r in heads if r.__dict__["chain"] == "T0") == 30
+
+
+async def test_deleting_the_newest_rows_shows_at_the_next_append(database_url: str) -> None:
+    database = Database(database_url)
+    trail = AuditTrail(database, AUDIT_KEY)
+    try:
+        for n in range(5):
+            await trail.record(team_id="T1", actor="U1", action="view.cash", detail={"n": n})
+        await tamper(database, "DELETE FROM audit_event WHERE seq >= 4")
+        hidden = await trail.verify()
+        await trail.record(team_id="T1", actor="U1", action="view.cash", detail={"n": 5})
+        shown = await trail.verify()
+    finally:
+        await database.dispose()
+
+    assert hidden.ok, "a cut tail alone is invisible inside the database (hence the logged heads)"
+    assert not shown.ok and shown.broken[0].seq == 4 and "missing" in shown.broken[0].reason
