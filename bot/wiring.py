@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -74,8 +74,11 @@ class Runtime:
     plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        for close in self.closers:  # providers' HTTP clients
+            await close()
         await self.database.dispose()
 
 
@@ -93,7 +96,9 @@ ProviderBuilder = Callable[[Runtime], ProviderParts]
 
 def provider_builders() -> list[ProviderBuilder]:
     """Each provider's builder, in the order they appear in /cashbot status."""
-    return []
+    from bot.ponto_wiring import build_ponto  # imports this module: import here, not at the top
+
+    return [build_ponto]
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
