@@ -97,6 +97,7 @@ class RecordedCall:
     route: str
     method: str
     path: str
+    query: str = ""
     at: float = field(default_factory=time.time)
 
 
@@ -162,6 +163,12 @@ class PontoSimulator:
         """The refresh token of each grant still usable (what a client should have stored)."""
         return [g.refresh_token for g in self.grants.values() if not g.revoked]
 
+    def issue_access_token(self, scope: str = "ai offline_access name") -> str:
+        """An access token of a new grant, as if a consent had just happened (for tests of other parts)."""
+        grant = Grant(secrets.token_hex(8), scope, "")
+        self.grants[grant.id] = grant
+        return str(self._token_body(grant, None)["access_token"])
+
     def expire_access_tokens(self) -> None:
         """Every access token issued so far stops working now."""
         self._access = {token: (grant, 0.0) for token, (grant, _) in self._access.items()}
@@ -222,7 +229,7 @@ class PontoSimulator:
         )
 
     async def _serve(self, name: str, request: Request, handler: Callable[..., Any]) -> Response:
-        self.calls.append(RecordedCall(name, request.method, request.url.path))
+        self.calls.append(RecordedCall(name, request.method, request.url.path, request.url.query))
         failure = self._next_failure(name)
         if failure is not None:
             early = await _fail_early(failure)
@@ -663,7 +670,8 @@ async def _fail_early(failure: Failure) -> Response | None:
     if failure.mode == "http_500":
         return _api_error(500, "internalServerError", "Something went wrong.")
     if failure.mode == "error":
-        return _api_error(failure.status, failure.code, "Programmed failure.")
+        wait = {"Retry-After": str(failure.retry_after)} if failure.status in (429, 503) else None
+        return _api_error(failure.status, failure.code, "Programmed failure.", headers=wait)
     if failure.mode == "slow":
         await asyncio.sleep(failure.seconds)
     if failure.mode == "hang":

@@ -56,6 +56,12 @@ def oauth_error(response: httpx.Response) -> ProviderError:
         return _logged(
             response, ReauthRequired(PROVIDER, _message("grant refused", detail), **_ids(response, code))
         )
+    if code is not None and response.status_code < 500 and response.status_code != 429:
+        # invalid_client, invalid_request, …: our configuration or our request, not the user's grant
+        return _logged(
+            response,
+            ProviderError(PROVIDER, _message("OAuth request refused", detail), **_ids(response, code)),
+        )
     return _classify(response, code, detail)
 
 
