@@ -48,12 +48,13 @@ async def ponto_sim() -> AsyncIterator[PontoSimulator]:
         yield sim
 
 
-def ponto_config(sim: PontoSimulator, **overrides: Any) -> PontoConfig:
+def ponto_config(base_url: str, **overrides: Any) -> PontoConfig:
+    """Ponto settings for a simulator at `base_url`."""
     values: dict[str, Any] = {
         "client_id": DEFAULT_CLIENT_ID,
         "client_secret": DEFAULT_CLIENT_SECRET,
-        "api_url": sim.base_url,
-        "authorization_url": sim.base_url + "/oauth2/auth",
+        "api_url": base_url,
+        "authorization_url": base_url + "/oauth2/auth",
         "redirect_uri": REDIRECT,
     }
     return PontoConfig(**(values | overrides))
@@ -146,12 +147,13 @@ async def ponto_world(
     *,
     keys: tuple[str, ...] | None = None,
     options: SyncOptions | None = None,
+    policy: RetryPolicy = FAST,
 ) -> AsyncIterator[PontoWorld]:
     database = Database(database_url)
     box = SecretBox(keys or (generate_key(),))
     connections, alerts = ConnectionService(database, box), AlertService(database)
     sleeps = Sleeps()
-    gateway = PontoGateway(ponto_config(sim), policy=FAST, sleep=sleeps)
+    gateway = PontoGateway(ponto_config(sim.base_url), policy=policy, sleep=sleeps)
     tokens = PontoTokens(gateway, connections, alerts)
     syncer = PontoSyncer(database, tokens.client, connections, alerts, options, sleep=sleeps)
     sync = SyncService(database, connections, alerts, {Provider.PONTO: syncer})

@@ -52,8 +52,9 @@ DEFAULT_PAGE, MAX_PAGE = 10, 100
 class Failure:
     """A programmed misbehaviour for the next `times` requests to a route.
 
-    Modes: ratelimited (429 + Retry-After), http_500, slow (answer after `seconds`), hang,
-    truncated (half the real body), unknown_attribute, unknown_type, error (`status`/`code`),
+    `after` lets that many requests through first. Modes: ratelimited (429 + Retry-After),
+    http_500, slow (answer after `seconds`), hang, truncated (half the real body),
+    unknown_attribute, unknown_type, error (`status`/`code`),
     and for the token route: invalid_grant, negative_expires_in, no_refresh_token,
     rotate_then_hang (the refresh is done, then the answer never comes).
     """
@@ -64,6 +65,7 @@ class Failure:
     seconds: float = 30.0
     status: int = 400
     code: str = "invalidRequest"
+    after: int = 0  # let this many requests through untouched first
 
 
 @dataclass
@@ -245,6 +247,9 @@ class PontoSimulator:
         if not queue:
             return None
         failure = queue[0]
+        if failure.after > 0:
+            failure.after -= 1
+            return None
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
