@@ -13,12 +13,12 @@ import datetime as dt
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select, update
 
 from bot.domain import Provider
-from bot.errors import ProviderError
+from bot.errors import ProviderError, SecretUnreadable
 from bot.integrations.ponto import TokenSet, UserInfo, new_code_verifier
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditTrail
@@ -47,6 +47,8 @@ REFUSALS = {
         "connected. " + AGAIN + " Open the link in the browser you use for Ponto."
     ),
     "access_denied": "Access was not granted in Ponto, so nothing was connected. " + AGAIN,
+    "unreadable_state": "cashbot could not read its record of this attempt (were its keys changed?). "
+    + AGAIN,
     "no_code": "Ponto answered without an authorization code, so nothing was connected. " + AGAIN,
     "provider_error": "Ponto could not complete the connection, so nothing was stored. Try again in a while.",
 }
@@ -74,10 +76,13 @@ class ConsentResult:
 
 @dataclass(frozen=True)
 class _Claimed:
+    """A used-up state: whose it was, its verifier, or why it cannot be used after all."""
+
     workspace_id: int
     team_id: str
     user_id: str
-    verifier: str
+    verifier: str = ""
+    refusal: str | None = None
 
 
 class PontoConsent:
@@ -141,6 +146,8 @@ class PontoConsent:
         claimed = await self._claim(state)
         if isinstance(claimed, str):
             return await self._refused(claimed, None)
+        if claimed.refusal is not None:
+            return await self._refused(claimed.refusal, claimed)
         if not browser_state or not hmac.compare_digest(browser_state, state):
             return await self._refused("foreign_state", claimed)
         if error:
@@ -163,7 +170,7 @@ class PontoConsent:
         return await self._connected(claimed, tokens, info)
 
     async def _claim(self, state: str) -> _Claimed | str:
-        """Use the state up (atomically); the refusal code when it is unknown, used or expired."""
+        """Use the state up (atomically); a refusal code alone when it is unknown or already used."""
         digest, now = token_hash(state), self._now()
         async with self._database.write() as session:
             found = (
@@ -176,19 +183,25 @@ class PontoConsent:
             if found is None:
                 return "unknown_state"
             row, team_id = found
-            if row.used_at is not None:
+            # Read everything first: the UPDATE below also updates this loaded row.
+            row_id, sealed, used_at, expires_at = row.id, row.code_verifier, row.used_at, row.expires_at
+            workspace_id, user_id = row.workspace_id or 0, row.slack_user_id or ""
+            if used_at is not None:
                 return "used_state"
             result = await session.execute(
                 update(OAuthState)
-                .where(OAuthState.id == row.id, OAuthState.used_at.is_(None))
+                .where(OAuthState.id == row_id, OAuthState.used_at.is_(None))
                 .values(used_at=now, code_verifier=None)
             )
             if affected_rows(result) != 1:
                 return "used_state"
-            if row.expires_at <= now:
-                return "expired_state"
-            verifier = self._box.decrypt(row.code_verifier or "", purpose=_verifier_purpose(state))
-            return _Claimed(row.workspace_id or 0, team_id, row.slack_user_id or "", verifier)
+        owner = _Claimed(workspace_id, team_id, user_id)
+        if expires_at <= now:
+            return replace(owner, refusal="expired_state")
+        try:
+            return replace(owner, verifier=self._box.decrypt(sealed or "", purpose=_verifier_purpose(state)))
+        except SecretUnreadable:
+            return replace(owner, refusal="unreadable_state")
 
     async def _connected(self, claimed: _Claimed, tokens: TokenSet, info: UserInfo) -> ConsentResult:
         await self._connections.save(
