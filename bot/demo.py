@@ -20,7 +20,11 @@ import httpx
 
 from bot.asgi import create_app
 from bot.config import Settings
+from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
+from bot.sandbox.ponto import DEFAULT_CLIENT_ID as PONTO_CLIENT_ID
+from bot.sandbox.ponto import DEFAULT_CLIENT_SECRET as PONTO_CLIENT_SECRET
+from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests, install_through_browser
@@ -69,22 +73,45 @@ async def show_help(demo: DemoContext) -> None:
     await demo.command("/cashbot", "help")
 
 
+async def connect_ponto(demo: DemoContext) -> None:
+    """An admin connects Ponto: the link, the consent (the simulator approves at once), a sync."""
+    answer = await demo.command("/cashbot", "connect ponto")
+    link = next(e["url"] for b in answer["blocks"] for e in b.get("elements", []) if e.get("url"))
+    response = await demo.browser.get(link)
+    while response.status_code in (302, 303):  # the link -> Ponto's consent page -> our callback
+        response = await demo.browser.get(response.headers["location"])
+    print(
+        f"\nThe browser followed the link; Ponto approved; the callback answered HTTP {response.status_code}."
+    )
+    workspace_id = await demo.runtime.workspaces.workspace_id(demo.slack.team_id)
+    result = await demo.runtime.sync.run(workspace_id, Provider.PONTO, "demo")
+    print(
+        f"Synced Ponto: {result.outcome}; {result.fetched} transactions fetched, {result.written} stored, "
+        f"{result.api_calls} API calls."
+    )
+    again = await demo.runtime.sync.run(workspace_id, Provider.PONTO, "demo")
+    print(f"Synced again with nothing new at the bank: {again.written} stored, {again.api_calls} API call.")
+    await demo.command("/cashbot", "status")
+
+
 # Each issue adds its steps here, in the order a new team would meet them.
-DEMO_STEPS: list[DemoStep] = [show_help]
+DEMO_STEPS: list[DemoStep] = [show_help, connect_ponto]
 
 
 async def run_demo(output: str = "demo-output") -> int:
     out = _prepare_output(output)
     sim = SlackSimulator()
-    async with LoopbackServer(sim.app) as slack_server:
+    ponto = PontoSimulator()
+    async with LoopbackServer(sim.app) as slack_server, LoopbackServer(ponto.app) as ponto_server:
         sim.base_url = slack_server.url
+        ponto.base_url = ponto_server.url
         with tempfile.TemporaryDirectory(prefix="cashbot-demo-") as workdir:
-            await _run(sim, Path(workdir), out)
+            await _run(sim, Path(workdir), out, {"ponto": ponto})
     print(f"\nBlock Kit JSON of every answer: {out}")
     return 0
 
 
-async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
+async def _run(sim: SlackSimulator, workdir: Path, out: Path, simulators: dict[str, Any]) -> None:
     bot_server = LoopbackServer(lifespan="on")
     signing_secret = one_time_token()
     settings = Settings(
@@ -99,6 +126,10 @@ async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
         audit_key=one_time_token(),
         log_level="WARNING",
         log_format="text",
+        ponto_client_id=PONTO_CLIENT_ID,
+        ponto_client_secret=PONTO_CLIENT_SECRET,
+        ponto_api_url=simulators["ponto"].base_url,
+        ponto_authorization_url=simulators["ponto"].base_url + "/oauth2/auth",
     )
     runtime = build_runtime(settings)
     await bot_server.start(create_app(runtime, migrate_on_start=True))
@@ -108,7 +139,7 @@ async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
             print(f"cashbot demo: bot at {bot_server.url}, Slack simulator at {sim.base_url}")
             installed = await install_through_browser(bot_server.url, client=browser)
             print(f"Installed the demo workspace through Slack OAuth (HTTP {installed.status_code}).")
-            demo = DemoContext(runtime, bot_server.url, slack, sim, out, browser)
+            demo = DemoContext(runtime, bot_server.url, slack, sim, out, browser, simulators)
             for step in DEMO_STEPS:
                 await step(demo)
     finally:
