@@ -43,6 +43,7 @@ class DatabaseFactory:
         self.admin_url = postgres_admin_url()
         self._template: Path | None = None
         self._pg_url: str | None = None
+        self._created: list[str] = []  # only these are dropped: other test runs share the server
 
     @property
     def is_postgres(self) -> bool:
@@ -57,6 +58,7 @@ class DatabaseFactory:
             return
         name = f"cashbot_test_{uuid.uuid4().hex[:10]}"
         await _pg_admin(self.admin_url, f'CREATE DATABASE "{name}"')
+        self._created.append(name)
         self._pg_url = (
             make_url(_async_url(self.admin_url)).set(database=name).render_as_string(hide_password=False)
         )
@@ -84,6 +86,7 @@ class DatabaseFactory:
             return f"sqlite+aiosqlite:///{self.workdir / f'empty-{uuid.uuid4().hex[:8]}.db'}"
         name = f"cashbot_empty_{uuid.uuid4().hex[:10]}"
         await _pg_admin(self.admin_url, f'CREATE DATABASE "{name}"')
+        self._created.append(name)
         return make_url(_async_url(self.admin_url)).set(database=name).render_as_string(hide_password=False)
 
     async def read_only_url(self) -> str:
@@ -106,9 +109,8 @@ class DatabaseFactory:
             return
         conn = await asyncpg.connect(_plain_url(self.admin_url))
         try:
-            names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'cashbot_%'")
-            for row in names:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+            for name in self._created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
 
