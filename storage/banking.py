@@ -153,7 +153,10 @@ async def known_transaction_ids(session: AsyncSession, account_id: int, ids: Seq
 async def insert_transactions(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Store transactions; a row already there (same account and Ponto id) is skipped."""
     if rows:
-        await session.execute(_insert(session, BankTransaction).on_conflict_do_nothing(), list(rows))
+        # The Table, not the ORM class: ORM bulk inserts split the batch wherever the set of
+        # None columns changes from one row to the next (thousands of small executemany calls).
+        table = BankTransaction.__table__
+        await session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
 
 
 async def save_sweep(session: AsyncSession, account_id: int, **values: Any) -> None:

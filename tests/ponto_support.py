@@ -17,7 +17,7 @@ import pytest
 
 from bot.domain import Provider
 from bot.integrations.http import RetryPolicy
-from bot.integrations.ponto import PontoOAuth, Transport, new_code_verifier
+from bot.integrations.ponto import PontoOAuth, TokenSet, Transport, new_code_verifier
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PontoSimulator
 from bot.sandbox.server import LoopbackServer
 from bot.services.alerts import AlertService
@@ -94,15 +94,16 @@ class StaticTokens:
         self.rejected.append(token)
 
 
-async def consent_tokens(sim: PontoSimulator, http: httpx.AsyncClient, scope: str = "ai offline_access name"):  # type: ignore[no-untyped-def]
+async def consent_tokens(
+    base_url: str, http: httpx.AsyncClient, scope: str = "ai offline_access name"
+) -> TokenSet:
     """Walk the simulator's consent page and exchange the code: a real TokenSet."""
     oauth = PontoOAuth(
-        Transport(http, sim.base_url), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, sim.base_url + "/oauth2/auth"
+        Transport(http, base_url), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url + "/oauth2/auth"
     )
     verifier = new_code_verifier()
-    approve = await http.get(
-        oauth.authorization_url(redirect_uri=REDIRECT, scope=scope, state="s" * 43, verifier=verifier)
-    )
+    url = oauth.authorization_url(redirect_uri=REDIRECT, scope=scope, state="s" * 43, verifier=verifier)
+    approve = await http.get(url)
     code = parse_qs(urlsplit(approve.headers["location"]).query)["code"][0]
     return await oauth.exchange_code(code, verifier, REDIRECT)
 
@@ -159,7 +160,7 @@ async def ponto_world(
     sync = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
     async with database.write() as session:
         workspace_id = (await ensure_workspace(session, TEAM, timezone="Europe/Brussels")).id
-    issued = await consent_tokens(sim, gateway.http)
+    issued = await consent_tokens(sim.base_url, gateway.http)
     await connections.save(
         workspace_id,
         Provider.PONTO,

@@ -419,7 +419,7 @@ class PontoSimulator:
         start, end, limit = window
         base = _base(request)
         fragments = ",".join(
-            account.transactions[count - 1 - p].json_fragment(base, account.id) for p in range(start, end)
+            account.transactions[count - 1 - p].json_fragment(account.id) for p in range(start, end)
         )
         links = _paging_links(f"{base}/accounts/{account.id}/transactions", listing, start, end, limit)
         meta = {"paging": {"limit": limit}, "synchronizedAt": _iso(account.synchronized_at)}
@@ -770,6 +770,9 @@ async def _serve_forever(args: argparse.Namespace) -> None:
     from bot.sandbox.server import LoopbackServer
 
     sim = PontoSimulator(transactions=args.transactions, seed=args.seed)
+    for account in sim.accounts.values():  # render every transaction once now, not while serving
+        for transaction in account.transactions:
+            transaction.json_fragment(account.id)
     async with LoopbackServer(sim.app, port=args.port) as server:
         sim.base_url = server.url
         print(f"ponto simulator at {server.url} ({sim.total_transactions} transactions)", flush=True)

@@ -61,7 +61,7 @@ class SimTransaction:
             "internalReference": self.id[:8],
         }
 
-    def json_fragment(self, base_url: str, account_id: str) -> str:
+    def json_fragment(self, account_id: str) -> str:
         """The resource object as JSON text, cached (serving 100,000 of them must be cheap)."""
         if self._json is None:
             self._json = json.dumps(

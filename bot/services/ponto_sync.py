@@ -15,10 +15,11 @@ cursor; re-fetching a page after a crash stores nothing twice (ON CONFLICT DO NO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,8 @@ from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
-COMMIT_ROWS = 1000
+COMMIT_ROWS = 2500
+PAGES_AHEAD = 4
 SYNC_SUBTYPES = ("accountDetails", "accountTransactions")
 RECENTLY_SYNCED = "accountRecentlySynchronized"
 CONSENT_CODES = frozenset({"authorizationInvalid", "authorizationExpired"})
@@ -254,36 +256,84 @@ class _AccountSweep:
         """Fetch pages from `url` (None: the newest) until a stored id or the end of history."""
         rows: list[dict[str, Any]] = []
         newest: str | None = None
-        page = await self.client.transactions_page(self.account.id, url)
-        while True:
-            if fresh and newest is None and page.items:
-                newest = page.items[0].id
-            known = await self._known(page)
-            now = utcnow()
-            rows.extend(
-                self.syncer.transaction_row(self.state.id, t, now) for t in page.items if t.id not in known
-            )
-            self.sync_run.fetched += len(page.items)
-            done = bool(known) or page.next_url is None
-            following = None if done else asyncio.ensure_future(self._next(page))
-            try:
+        last: Page[Transaction] | None = None
+        pages = self._pages_ahead(url) if self._first_backfill else self._pages(url)
+        try:
+            async for page in pages:
+                last = page
+                if fresh and newest is None and page.items:
+                    newest = page.items[0].id
+                known = await self._known(page)
+                now = utcnow()
+                rows += [
+                    self.syncer.transaction_row(self.state.id, t, now)
+                    for t in page.items
+                    if t.id not in known
+                ]
+                self.sync_run.fetched += len(page.items)
+                done = bool(known) or page.next_url is None
                 if done or len(rows) >= self.syncer.options.commit_rows:
                     await self._commit(rows, page, done=done, newest=newest)
                     rows = []
-            except BaseException:
-                if following is not None:
-                    following.cancel()
-                raise
-            if following is None:
-                return
-            page = await following
+                if done:
+                    return
+        except ProviderError:
+            if rows and last is not None:  # keep what arrived before the failure, and where it ended
+                await self._commit(rows, last, done=False, newest=newest)
+            raise
+        finally:
+            await pages.aclose()
 
-    async def _next(self, page: Page[Transaction]) -> Page[Transaction]:
-        return await self.client.transactions_page(self.account.id, page.next_url)
+    @property
+    def _first_backfill(self) -> bool:
+        """Nothing of this account is stored yet, so no page can hold a known id."""
+        return not self.state.history_complete and self.state.sweep_newest_id is None
+
+    async def _pages(self, url: str | None) -> AsyncGenerator[Page[Transaction], None]:
+        """One page at a time: the next is fetched only when the caller asks (it may stop first)."""
+        while True:
+            page = await self.client.transactions_page(self.account.id, url)
+            yield page
+            if page.next_url is None:
+                return
+            url = page.next_url
+
+    async def _pages_ahead(self, url: str | None) -> AsyncGenerator[Page[Transaction], None]:
+        """Pages fetched by a task running ahead of the caller, so fetching and storing overlap.
+
+        Only for a first backfill, where every page up to the end of history is needed anyway.
+        """
+        queue: asyncio.Queue[Page[Transaction] | BaseException] = asyncio.Queue(PAGES_AHEAD)
+
+        async def fetch() -> None:
+            next_url = url
+            try:
+                while True:
+                    page = await self.client.transactions_page(self.account.id, next_url)
+                    await queue.put(page)
+                    if page.next_url is None:
+                        return
+                    next_url = page.next_url
+            except Exception as error:  # handed over in order, after the pages before it
+                await queue.put(error)
+
+        fetcher = asyncio.create_task(fetch())
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.next_url is None:
+                    return
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
 
     async def _known(self, page: Page[Transaction]) -> set[str]:
-        if not self.state.history_complete and self.state.sweep_newest_id is None:
-            return set()  # the very first backfill: nothing below the cursor is stored yet
+        if self._first_backfill:
+            return set()
         async with self.database.read() as session:
             return await banking.known_transaction_ids(session, self.state.id, [t.id for t in page.items])
 

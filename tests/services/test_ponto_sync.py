@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from bot.domain import ConnectionState, Provider
 from bot.sandbox.ponto import Failure, PontoSimulator
-from bot.services.ponto_sync import SyncOptions
+from bot.services.ponto_sync import COMMIT_ROWS, SyncOptions
 from storage.crypto import generate_key
 from storage.models import Alert, BankAccount, BankTransaction, JobLease, SyncRun
 from tests.harness import AUDIT_KEY
@@ -139,14 +139,13 @@ async def test_new_transactions_are_fetched_incrementally(world: PontoWorld) -> 
 
 
 async def test_a_malformed_page_fails_the_run_and_keeps_what_was_stored(world: PontoWorld) -> None:
-    world.syncer.options = SyncOptions(commit_rows=100)
-    world.sim.fail("transactions", Failure("truncated", after=2))
+    world.sim.fail("transactions", Failure("truncated", after=2))  # pages 1-2 fine, page 3 cut
 
     failed = await world.sync.run(world.workspace_id, Provider.PONTO)
 
     assert (failed.outcome, failed.error_code) == ("failed", "malformed_response")
     kept = sum(len(ids) for ids in (await stored(world)).values())
-    assert kept == 200, "the two good pages before the bad one stay"
+    assert kept == 200, "the two good pages before the bad one are kept, though no batch was full yet"
     [run] = await runs(world)
     assert (run.outcome, run.error_code) == ("failed", "malformed_response")
 
@@ -285,22 +284,23 @@ async def lapse_sync_leases(world: PontoWorld) -> None:
 
 async def test_a_backfill_killed_half_way_is_completed_by_the_next_run(database_url: str) -> None:
     key = generate_key()
+    total = 2 * COMMIT_ROWS + 500  # the killed run commits once or twice, never all
     async with (
-        served(PontoSimulator(transactions=[3000, 0, 0, 0, 0])) as sim,
+        served(PontoSimulator(transactions=[total, 0, 0, 0, 0])) as sim,
         ponto_world(database_url, sim, keys=(key,)) as world,
     ):
         sim.fail("transactions", Failure("slow", seconds=0.01, times=10_000))
 
-        at_kill = await kill_cashbot_sync_after(world, key, 1000)
+        at_kill = await kill_cashbot_sync_after(world, key, COMMIT_ROWS)
 
-        assert 1000 <= at_kill < 3000
+        assert COMMIT_ROWS <= at_kill < total
         result = await world.sync.run(world.workspace_id, Provider.PONTO)
         assert result.outcome == "success"
         assert_matches_ponto(sim, await stored(world))
         [killed, completed] = await runs(world)
         assert (killed.outcome, killed.error_code) == ("failed", "interrupted")
-        assert (completed.outcome, completed.items_written) == ("success", 3000 - at_kill)
-        assert result.written == 3000 - at_kill, "the next run fetched what was missing, nothing twice"
+        assert (completed.outcome, completed.items_written) == ("success", total - at_kill)
+        assert result.written == total - at_kill, "the next run fetched what was missing, nothing twice"
 
 
 async def test_an_incremental_sync_killed_after_its_newest_rows_leaves_no_gap(database_url: str) -> None:
@@ -311,14 +311,17 @@ async def test_an_incremental_sync_killed_after_its_newest_rows_leaves_no_gap(da
     ):
         await world.sync.run(world.workspace_id, Provider.PONTO)
         account_id = next(iter(sim.accounts))
-        sim.add_transactions(account_id, 2500)
+        added = 2 * COMMIT_ROWS + 500
+        sim.add_transactions(account_id, added)
         sim.fail("transactions", Failure("slow", seconds=0.01, times=10_000))
 
-        at_kill = await kill_cashbot_sync_after(world, key, 500 + 1000)
+        at_kill = await kill_cashbot_sync_after(world, key, 500 + COMMIT_ROWS)
 
-        assert 1500 <= at_kill < 3000, "the newest 1,000 are stored, older new ones are not"
+        assert 500 + COMMIT_ROWS <= at_kill < 500 + added, (
+            "the newest new rows are stored, older new ones not"
+        )
         sim.reset()
         result = await world.sync.run(world.workspace_id, Provider.PONTO)
         assert result.outcome == "success"
         assert_matches_ponto(sim, await stored(world))
-        assert result.written == 3000 - at_kill
+        assert result.written == 500 + added - at_kill

@@ -22,7 +22,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def issued(ponto_sim: PontoSimulator, http: httpx.AsyncClient) -> TokenSet:
-    return await consent_tokens(ponto_sim, http)
+    return await consent_tokens(ponto_sim.base_url, http)
 
 
 @pytest.fixture
