@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,7 @@ class PontoSyncer:
                 await banking.set_bank_names(session, names)
         return states
 
-    async def _bank_names(self, client: PontoClient, states: Any) -> dict[str, str]:
+    async def _bank_names(self, client: PontoClient, states: Iterable[banking.SweepState]) -> dict[str, str]:
         """Names of banks we have not named yet (one call per new bank, then never again)."""
         unnamed = {
             s.financial_institution_id for s in states if s.financial_institution_id and not s.bank_name

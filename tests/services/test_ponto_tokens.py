@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.domain import ConnectionState, Provider
-from bot.errors import ProviderUnavailable, ReauthRequired
+from bot.errors import NotConnected, ProviderUnavailable, ReauthRequired
 from bot.integrations.http import RetryPolicy
 from bot.sandbox.ponto import Failure, PontoSimulator
 from storage.crypto import generate_key
-from storage.models import Alert
+from storage.models import Alert, Connection
 from tests.ponto_support import PontoWorld, ponto_sim, ponto_world
 
 __all__ = ["ponto_sim"]
@@ -138,8 +138,6 @@ async def test_a_refresh_that_times_out_is_not_replayed_blindly(
         assert ponto_sim.refreshes == 1
         assert view.state == ConnectionState.ACTIVE
         async with world.database.read() as session:
-            from storage.models import Connection
-
             row = (await session.execute(select(Connection))).scalar_one()
         assert row.refresh_lock_owner is None, "the lock is released for the next attempt"
 
@@ -151,10 +149,9 @@ async def test_a_refresh_that_times_out_is_not_replayed_blindly(
 
 
 async def test_a_disconnected_connection_gives_no_token(world: PontoWorld) -> None:
-    client = world.tokens.client(await world.connection())
+    tokens = world.tokens.for_connection(await world.connection())
     await world.connections.disconnect(world.workspace_id, Provider.PONTO)
 
-    with pytest.raises(Exception, match="not connected"):
-        await world.tokens.for_connection(await world.connection()).access_token()
+    with pytest.raises(NotConnected):
+        await tokens.access_token()
     assert world.sim.refreshes == 0
-    del client
