@@ -175,3 +175,11 @@ async def ponto_world(
     finally:
         await gateway.aclose()
         await database.dispose()
+
+
+@pytest.fixture
+async def world(database_url: str, ponto_sim: PontoSimulator) -> AsyncIterator[PontoWorld]:
+    """One workspace connected to a fresh simulator; the simulator's call log starts empty."""
+    async with ponto_world(database_url, ponto_sim) as built:
+        ponto_sim.reset()
+        yield built

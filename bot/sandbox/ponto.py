@@ -398,19 +398,15 @@ class PontoSimulator:
         return _document({"data": data, "links": links, "meta": {"paging": {"limit": limit}}})
 
     async def _account(self, request: Request, failure: Failure | None) -> Response:
-        if (refused := self._refuse(request)) is not None:
-            return refused
-        account = self.accounts.get(request.path_params["account_id"])
-        if account is None:
-            return _api_error(404, "resourceNotFound", "The requested resource was not found.", "account")
+        account = self._authorized_account(request)
+        if isinstance(account, Response):
+            return account
         return _document({"data": self._account_resource(_base(request), account)})
 
     async def _transactions(self, request: Request, failure: Failure | None) -> Response:
-        if (refused := self._refuse(request)) is not None:
-            return refused
-        account = self.accounts.get(request.path_params["account_id"])
-        if account is None:
-            return _api_error(404, "resourceNotFound", "The requested resource was not found.", "account")
+        account = self._authorized_account(request)
+        if isinstance(account, Response):
+            return account
         count = len(account.transactions)
         listing = _Listing(account.transactions, count, account.index)
         window = _window(request, count, listing.position)
@@ -434,6 +430,15 @@ class PontoSimulator:
             return _api_error(404, "resourceNotFound", "The requested resource was not found.")
         attributes = {"name": bank.name, "bic": bank.bic, "country": "BE", "status": "stable"}
         return _document({"data": {"type": "financialInstitution", "id": bank.id, "attributes": attributes}})
+
+    def _authorized_account(self, request: Request) -> SimAccount | Response:
+        """The account in the path, or the error answer (bad token, unknown account)."""
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        account = self.accounts.get(request.path_params["account_id"])
+        if account is None:
+            return _api_error(404, "resourceNotFound", "The requested resource was not found.", "account")
+        return account
 
     def _refuse(self, request: Request) -> Response | None:
         grant = self._bearer(request)

@@ -14,7 +14,6 @@ import sys
 import zoneinfo
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select, update
 
 from bot.domain import ConnectionState, Provider
@@ -23,16 +22,9 @@ from bot.services.ponto_sync import COMMIT_ROWS, SyncOptions
 from storage.crypto import generate_key
 from storage.models import Alert, BankAccount, BankTransaction, JobLease, SyncRun
 from tests.harness import AUDIT_KEY
-from tests.ponto_support import PontoWorld, ponto_sim, ponto_world, served
+from tests.ponto_support import PontoWorld, ponto_sim, ponto_world, served, world
 
-__all__ = ["ponto_sim"]
-
-
-@pytest.fixture
-async def world(database_url: str, ponto_sim: PontoSimulator):  # type: ignore[no-untyped-def]
-    async with ponto_world(database_url, ponto_sim) as built:
-        ponto_sim.reset()
-        yield built
+__all__ = ["ponto_sim", "world"]
 
 
 async def stored(world: PontoWorld) -> dict[str, list[str]]:

@@ -18,16 +18,9 @@ from bot.integrations.http import RetryPolicy
 from bot.sandbox.ponto import Failure, PontoSimulator
 from storage.crypto import generate_key
 from storage.models import Alert, Connection
-from tests.ponto_support import PontoWorld, ponto_sim, ponto_world
+from tests.ponto_support import PontoWorld, ponto_sim, ponto_world, world
 
-__all__ = ["ponto_sim"]
-
-
-@pytest.fixture
-async def world(database_url: str, ponto_sim: PontoSimulator):  # type: ignore[no-untyped-def]
-    async with ponto_world(database_url, ponto_sim) as built:
-        ponto_sim.reset()
-        yield built
+__all__ = ["ponto_sim", "world"]
 
 
 async def test_a_valid_token_is_used_without_refreshing(world: PontoWorld) -> None:
