@@ -7,10 +7,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.errors import CashbotError, ConfigError
+from bot.errors import CashbotError, ConfigError, UserError
 from bot.logs import configure_logging
+from storage.backup import BackupError
+
+if TYPE_CHECKING:
+    from bot.services.backups import DrillReport
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -105,6 +111,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.process import backup_now, verify_backup
+
+    settings = _settings(args)
+    settings.require_secrets()
+    if args.action == "verify":
+        if not args.file:
+            raise UserError("usage: cashbot backup verify FILE")
+        return _print_drill(asyncio.run(verify_backup(settings, Path(args.file))))
+    target, manifest = asyncio.run(backup_now(settings, Path(args.output)))
+    rows = sum(manifest.row_counts.values())
+    print(f"backup written: {target} ({rows} rows) with its manifest {target.name}.manifest.json")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.process import restore_backup
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(restore_backup(settings, Path(args.file), force=args.force))
+    _print_drill(report)
+    print(f"restored {args.file} into DATABASE_URL")
+    return 0
+
+
+def _print_drill(report: DrillReport) -> int:
+    for check in report.checks:
+        print(
+            f"{'ok  ' if check.ok else 'FAIL'} {check.name}" + (f" ({check.detail})" if check.detail else "")
+        )
+    print(f"restore drill {'passed' if report.ok else 'FAILED'} in {report.seconds:.1f}s")
+    return 0 if report.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -125,6 +166,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
     "sync": (cmd_sync, "sync connections now (all, or one workspace/provider)"),
     "audit": (cmd_audit, "audit verify: check the audit trail's hash chains"),
+    "backup": (
+        cmd_backup,
+        "write a backup and its signed manifest; `backup verify FILE` runs the restore drill",
+    ),
+    "restore": (cmd_restore, "verify a backup, then restore it into DATABASE_URL"),
     "demo": (cmd_demo, "run the whole bot against built-in simulators; no account needed"),
 }
 
@@ -140,6 +186,15 @@ def parser() -> argparse.ArgumentParser:
         if name == "sync":
             command.add_argument("--workspace", metavar="TEAM_ID", help="only this Slack team id")
             command.add_argument("--provider", choices=["ponto", "yuki"], help="only this provider")
+        if name == "backup":
+            command.add_argument(
+                "action", nargs="?", choices=["verify"], help="verify FILE: the restore drill"
+            )
+            command.add_argument("file", nargs="?", help="the backup file to verify")
+            command.add_argument("--output", default="backups", help="folder for new backups")
+        if name == "restore":
+            command.add_argument("file", help="a backup written by `cashbot backup`")
+            command.add_argument("--force", action="store_true", help="replace the existing database")
         if name == "audit":
             command.add_argument("action", choices=["verify"], help="verify: walk every chain")
     return root
@@ -152,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"cashbot: {error}", file=sys.stderr)
         return 2
-    except CashbotError as error:
+    except (CashbotError, BackupError) as error:
         print(f"cashbot: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

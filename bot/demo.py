@@ -12,6 +12,7 @@ import json
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,9 @@ import httpx
 
 from bot.asgi import create_app
 from bot.config import Settings
-from bot.domain import Provider
+from bot.demo_ponto import connect_ponto, start_ponto_simulator
+from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.sandbox.blocks_text import blocks_to_text
-from bot.sandbox.ponto import DEFAULT_CLIENT_ID as PONTO_CLIENT_ID
-from bot.sandbox.ponto import DEFAULT_CLIENT_SECRET as PONTO_CLIENT_SECRET
-from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests, install_through_browser
@@ -73,45 +72,31 @@ async def show_help(demo: DemoContext) -> None:
     await demo.command("/cashbot", "help")
 
 
-async def connect_ponto(demo: DemoContext) -> None:
-    """An admin connects Ponto: the link, the consent (the simulator approves at once), a sync."""
-    answer = await demo.command("/cashbot", "connect ponto")
-    link = next(e["url"] for b in answer["blocks"] for e in b.get("elements", []) if e.get("url"))
-    response = await demo.browser.get(link)
-    while response.status_code in (302, 303):  # the link -> Ponto's consent page -> our callback
-        response = await demo.browser.get(response.headers["location"])
-    print(
-        f"\nThe browser followed the link; Ponto approved; the callback answered HTTP {response.status_code}."
-    )
-    workspace_id = await demo.runtime.workspaces.workspace_id(demo.slack.team_id)
-    result = await demo.runtime.sync.run(workspace_id, Provider.PONTO, "demo")
-    print(
-        f"Synced Ponto: {result.outcome}; {result.fetched} transactions fetched, {result.written} stored, "
-        f"{result.api_calls} API calls."
-    )
-    again = await demo.runtime.sync.run(workspace_id, Provider.PONTO, "demo")
-    print(f"Synced again with nothing new at the bank: {again.written} stored, {again.api_calls} API call.")
-    await demo.command("/cashbot", "status")
-
-
 # Each issue adds its steps here, in the order a new team would meet them.
-DEMO_STEPS: list[DemoStep] = [show_help, connect_ponto]
+DEMO_STEPS: list[DemoStep] = [show_help, connect_ponto, connect_yuki]
 
 
 async def run_demo(output: str = "demo-output") -> int:
     out = _prepare_output(output)
     sim = SlackSimulator()
-    ponto = PontoSimulator()
-    async with LoopbackServer(sim.app) as slack_server, LoopbackServer(ponto.app) as ponto_server:
+    async with LoopbackServer(sim.app) as slack_server:
         sim.base_url = slack_server.url
-        ponto.base_url = ponto_server.url
         with tempfile.TemporaryDirectory(prefix="cashbot-demo-") as workdir:
-            await _run(sim, Path(workdir), out, {"ponto": ponto})
+            await _run(sim, Path(workdir), out)
     print(f"\nBlock Kit JSON of every answer: {out}")
     return 0
 
 
-async def _run(sim: SlackSimulator, workdir: Path, out: Path, simulators: dict[str, Any]) -> None:
+async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
+    async with AsyncExitStack() as simulators:
+        ponto, ponto_settings = await start_ponto_simulator(simulators)
+        yuki, yuki_settings = await start_yuki_simulator(simulators)
+        await _run_bot(sim, workdir, out, {"ponto": ponto, "yuki": yuki}, ponto_settings | yuki_settings)
+
+
+async def _run_bot(
+    sim: SlackSimulator, workdir: Path, out: Path, simulators: dict[str, Any], overrides: dict[str, Any]
+) -> None:
     bot_server = LoopbackServer(lifespan="on")
     signing_secret = one_time_token()
     settings = Settings(
@@ -126,10 +111,7 @@ async def _run(sim: SlackSimulator, workdir: Path, out: Path, simulators: dict[s
         audit_key=one_time_token(),
         log_level="WARNING",
         log_format="text",
-        ponto_client_id=PONTO_CLIENT_ID,
-        ponto_client_secret=PONTO_CLIENT_SECRET,
-        ponto_api_url=simulators["ponto"].base_url,
-        ponto_authorization_url=simulators["ponto"].base_url + "/oauth2/auth",
+        **overrides,
     )
     runtime = build_runtime(settings)
     await bot_server.start(create_app(runtime, migrate_on_start=True))

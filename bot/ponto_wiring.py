@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.domain import Provider
 from bot.services.ponto import CALLBACK_PATH, PontoConfig, PontoGateway, PontoPlugin, PontoTokens
 from bot.services.ponto_consent import PontoConsent
 from bot.services.ponto_sync import PontoSyncer, SyncOptions
@@ -44,11 +45,17 @@ def build_ponto(runtime: Runtime) -> ProviderParts:
         alerts=runtime.alerts,
         audit=runtime.audit,
     )
+
+    async def first_sync(team_id: str) -> None:
+        workspace_id = await runtime.workspaces.workspace_id(team_id)
+        await runtime.sync.run(workspace_id, Provider.PONTO, "connect")
+
     web = PontoWeb(
         consent,
         plugin,
         runtime.renderer,
         runtime.notifier,
         secure_cookie=settings.public_url.startswith("https://"),
+        after_connect=first_sync,
     )
     return ProviderParts(plugin, syncer, web.routes())

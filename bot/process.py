@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
@@ -12,6 +15,7 @@ from bot.config import Settings
 from bot.domain import Provider
 from bot.scheduler import Worker, run_forever
 from bot.services.audit import VerifyReport
+from bot.services.backups import BackupService, DrillReport, Manifest
 from bot.services.keys import rotate_keys
 from bot.services.sync import SyncResult
 from bot.wiring import Runtime, build_runtime
@@ -46,8 +50,21 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         proxy_headers=True,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    _GracefulServer(config).run()
     return 0
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM after a graceful shutdown: a clean stop exits with 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def work(settings: Settings) -> int:
@@ -92,6 +109,34 @@ async def sync_now(settings: Settings, *, team_id: str | None, provider: str | N
     try:
         chosen = Provider(provider) if provider else None
         return await runtime.sync.run_all("cli", team_id=team_id, provider=chosen)
+    finally:
+        await runtime.aclose()
+
+
+def _backups(runtime: Runtime) -> BackupService:
+    return BackupService(runtime.database, runtime.box, runtime.settings.audit_key or "")
+
+
+async def backup_now(settings: Settings, folder: Path) -> tuple[Path, Manifest]:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).backup(folder)
+    finally:
+        await runtime.aclose()
+
+
+async def verify_backup(settings: Settings, backup: Path) -> DrillReport:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).verify(backup)
+    finally:
+        await runtime.aclose()
+
+
+async def restore_backup(settings: Settings, backup: Path, *, force: bool) -> DrillReport:
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await _backups(runtime).restore(backup, force=force)
     finally:
         await runtime.aclose()
 

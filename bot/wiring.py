@@ -20,11 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.routing import BaseRoute
 
 from bot.config import Settings
+from bot.domain import Provider
+from bot.integrations.yuki import CallGate, MemorySessions, YukiClient
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
 from bot.services.access import AccessService
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditTrail
+from bot.services.call_budget import DailyCallBudget
 from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
@@ -32,7 +35,10 @@ from bot.services.health import HealthService
 from bot.services.plugins import ProviderPlugin
 from bot.services.sync import Syncer, SyncService
 from bot.services.workspaces import WorkspaceService
-from handlers import actor, cashbot, connect, errors, lifecycle
+from bot.services.yuki import YukiPlugin
+from bot.services.yuki_connect import YukiConnected, YukiConnector
+from bot.services.yuki_sync import YukiSyncer
+from handlers import actor, cashbot, connect, errors, lifecycle, yuki_web
 from handlers.actor import ActorDirectory
 from handlers.catalog import CommandCatalog
 from handlers.notify import SlackNotifier
@@ -98,7 +104,46 @@ def provider_builders() -> list[ProviderBuilder]:
     """Each provider's builder, in the order they appear in /cashbot status."""
     from bot.ponto_wiring import build_ponto  # imports this module: import here, not at the top
 
-    return [build_ponto]
+    return [build_ponto, build_yuki]
+
+
+def build_yuki(runtime: Runtime) -> ProviderParts:
+    """Yuki: a client factory sharing one session cache, the call budget, form, plugin, syncer."""
+    settings = runtime.settings
+    sessions = MemorySessions()
+    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget)
+
+    def clients(access_key: str, *, gate: CallGate | None, currency: str = "EUR") -> YukiClient:
+        return YukiClient(
+            settings.yuki_api_url, access_key, gate=gate, sessions=sessions, default_currency=currency
+        )
+
+    connector = YukiConnector(
+        database=runtime.database,
+        links=runtime.links,
+        connections=runtime.connections,
+        budget=budget,
+        audit=runtime.audit,
+        clients=clients,
+    )
+
+    async def first_sync(connected: YukiConnected) -> None:
+        await runtime.sync.run(connected.grant.workspace_id, Provider.YUKI, "connect")
+
+    page = yuki_web.YukiConnectPage(
+        connector,
+        runtime.renderer,
+        runtime.notifier,
+        secure=settings.public_url.startswith("https://"),
+        budget=settings.yuki_daily_call_budget,
+        sync_minutes=settings.sync_interval_minutes,
+        after_connect=first_sync,
+    )
+    return ProviderParts(
+        plugin=YukiPlugin(runtime.database, runtime.connections, budget),
+        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients),
+        routes=page.routes(),
+    )
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:

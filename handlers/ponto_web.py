@@ -8,7 +8,9 @@ answers with a plain page and tells the person in Slack how it went.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +23,7 @@ from handlers.notify import SlackNotifier
 
 log = logging.getLogger(__name__)
 
+AfterConnect = Callable[[str], Awaitable[object]]
 CONNECT_PATH = "/connect/ponto"
 STATE_COOKIE = "cashbot_ponto_state"
 # Nothing here may be cached, framed, or leak the link token through a Referer to Ponto.
@@ -43,7 +46,9 @@ class PontoWeb:
         notifier: SlackNotifier,
         *,
         secure_cookie: bool,
+        after_connect: AfterConnect | None = None,
     ) -> None:
+        self._after_connect = after_connect
         self._consent = consent
         self._plugin = plugin
         self._renderer = renderer
@@ -93,6 +98,8 @@ class PontoWeb:
         title = "Ponto is connected" if result.ok else "Ponto was not connected"
         response = self._page(title, result.message, ok=result.ok, status=200 if result.ok else 400)
         response.delete_cookie(STATE_COOKIE, path=CALLBACK_PATH, secure=self._secure, httponly=True)
+        if result.ok and result.team_id and self._after_connect is not None:
+            response.background = BackgroundTask(self._after_connect, result.team_id)  # the first sync
         return response
 
     async def _tell_in_slack(self, result: ConsentResult) -> None:

@@ -58,6 +58,14 @@ class SecretBox:
         except InvalidToken:
             raise SecretUnreadable("a stored secret does not decrypt with the configured keys") from None
 
+    def readable(self, stored: str) -> bool:
+        """True when one of the configured keys decrypts this value (purpose not checked)."""
+        try:
+            self._open(stored, self._all)
+        except SecretUnreadable:
+            return False
+        return True
+
     def is_current(self, stored: str) -> bool:
         """True when the newest key alone can read this value."""
         try:

@@ -14,6 +14,8 @@ from tests.harness import BotUnderTest, DatabaseFactory, bot_settings, running_b
 
 os.environ.setdefault("SKIP_SLACK_SDK_WARNING", "1")
 
+pytest_plugins = ["tests.yuki_support"]
+
 
 @pytest.fixture(scope="session")
 async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DatabaseFactory]:

@@ -231,7 +231,7 @@ class PontoConsent:
         return ConsentResult(
             True,
             "connected",
-            f"Ponto is connected for {name}. cashbot will sync the bank accounts now and every hour.",
+            f"Ponto is connected for {name}. cashbot fetches the bank accounts now and keeps them in sync.",
             claimed.team_id,
             claimed.user_id,
             info.name,

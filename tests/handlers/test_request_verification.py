@@ -109,3 +109,25 @@ async def test_signed_but_malformed_body_is_400(
 
     assert response.status_code == 400
     assert "Traceback" not in caplog.text
+
+
+async def test_url_verification_and_ssl_check_are_answered(bot: BotUnderTest) -> None:
+    import json
+
+    challenge = await bot.slack.post_raw(
+        json.dumps(
+            {
+                "token": "t",
+                "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                "type": "url_verification",
+            }
+        ),
+        "application/json",
+    )
+    ssl_check = await bot.slack.post_raw("ssl_check=1&token=t", "application/x-www-form-urlencoded")
+
+    assert (
+        challenge.status_code == 200
+        and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in challenge.text
+    )
+    assert ssl_check.status_code == 200

@@ -130,3 +130,24 @@ async def test_tokens_revoked_for_bot_deletes_tokens_and_is_idempotent(
     async with multi_bot.runtime.database.read() as session:
         count = (await session.execute(text("SELECT COUNT(*) FROM slack_installation"))).scalar()
     assert count == 0
+
+
+async def test_expired_state_is_refused(multi_bot: BotUnderTest) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage.models import OAuthState
+
+    async with httpx.AsyncClient() as browser:
+        start = await browser.get(f"{multi_bot.url}/slack/install")
+        cookie = start.headers["set-cookie"].split(";")[0]
+        approve = await browser.get(start.headers["location"])
+        async with multi_bot.runtime.database.write() as session:
+            await session.execute(
+                update(OAuthState).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+        late = await browser.get(approve.headers["location"], headers={"cookie": cookie})
+
+    assert late.status_code >= 400
+    assert multi_bot.sim.calls_to("oauth.v2.access") == []

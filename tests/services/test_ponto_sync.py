@@ -18,11 +18,12 @@ from sqlalchemy import func, select, update
 
 from bot.domain import ConnectionState, Provider
 from bot.sandbox.ponto import Failure, PontoSimulator
+from bot.services.ponto import PontoPlugin
 from bot.services.ponto_sync import COMMIT_ROWS, SyncOptions
 from storage.crypto import generate_key
 from storage.models import Alert, BankAccount, BankTransaction, JobLease, SyncRun
 from tests.harness import AUDIT_KEY
-from tests.ponto_support import PontoWorld, ponto_sim, ponto_world, served, world
+from tests.ponto_support import PontoWorld, ponto_config, ponto_sim, ponto_world, served, world
 
 __all__ = ["ponto_sim", "world"]
 
@@ -317,3 +318,24 @@ async def test_an_incremental_sync_killed_after_its_newest_rows_leaves_no_gap(da
         assert result.outcome == "success"
         assert_matches_ponto(sim, await stored(world))
         assert result.written == 500 + added - at_kill
+
+
+async def test_a_sync_failing_after_a_disconnect_leaves_the_connection_disconnected(
+    world: PontoWorld,
+) -> None:
+    world.sim.fail("transactions", Failure("slow", seconds=0.05, times=1000))
+    plugin = PontoPlugin(ponto_config(world.sim.base_url), world.gateway, world.connections, world.database)
+    running = asyncio.create_task(world.sync.run(world.workspace_id, Provider.PONTO))
+    while not world.sim.calls_to("transactions"):
+        await asyncio.sleep(0.01)
+
+    disconnected = await plugin.disconnect(world.workspace_id)  # revokes at Ponto: the sync's token dies
+    result = await running
+
+    assert disconnected.revoked_at_provider is True
+    assert result.outcome == "failed"
+    view = await world.connection()
+    assert view.state == ConnectionState.DISCONNECTED, (
+        "a failing sync must not revive a disconnected connection"
+    )
+    assert await world.connections.active() == []
