@@ -3,6 +3,7 @@ simulator, callback; every hostile callback refused with nothing stored; disconn
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +15,7 @@ from sqlalchemy import select, update
 from bot.sandbox.ponto import Failure, PontoSimulator
 from bot.sandbox.slack import SlackSimulator
 from storage.crypto import token_hash
-from storage.models import AuditEvent, Connection, OAuthState
+from storage.models import AuditEvent, Connection, OAuthState, SyncRun
 from tests.handlers.test_connect_commands import button_url
 from tests.handlers.test_slack_install import dump_all_rows
 from tests.harness import BotUnderTest, bot_settings, running_bot
@@ -250,15 +251,26 @@ async def test_disconnect_deletes_the_credentials_even_when_ponto_is_down(
     assert (connection.state, connection.credentials) == ("disconnected", None)
 
 
-async def test_status_shows_the_synced_banks(bot: BotUnderTest, browser: httpx.AsyncClient) -> None:
-    await connected(bot, browser)
-    result = await bot.runtime.sync.run(
-        (await connections(bot))[0].workspace_id, bot.runtime.plugins[0].provider
-    )
+async def first_sync(bot: BotUnderTest) -> SyncRun:
+    """The sync the callback started in the background, once finished."""
+    async with asyncio.timeout(10):
+        while True:
+            async with bot.runtime.database.read() as session:
+                run = (await session.execute(select(SyncRun))).scalar_one_or_none()
+            if run is not None and run.outcome != "running":
+                return run
+            await asyncio.sleep(0.02)
 
+
+async def test_connecting_starts_the_first_sync_and_status_shows_the_banks(
+    bot: BotUnderTest, browser: httpx.AsyncClient
+) -> None:
+    await connected(bot, browser)
+
+    run = await first_sync(bot)
     status = str((await bot.slack.command("/cashbot", "status", user_id="U0ADMIN")).json()["blocks"])
 
-    assert result.outcome == "success"
+    assert (run.trigger, run.outcome, run.items_written) == ("connect", "success", 600)
     assert (
         "5 bank accounts at BNP Paribas Fortis, Belfius Bank, ING België, KBC Bank; 600 transactions stored"
         in status
