@@ -171,6 +171,9 @@ class PontoSimulator:
         self.grants[grant.id] = grant
         return str(self._token_body(grant, None)["access_token"])
 
+    def issued_access_tokens(self) -> list[str]:
+        return list(self._access)
+
     def expire_access_tokens(self) -> None:
         """Every access token issued so far stops working now."""
         self._access = {token: (grant, 0.0) for token, (grant, _) in self._access.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -66,8 +67,9 @@ def slack_posts(bot: BotUnderTest) -> list[str]:
 
 
 async def test_the_full_consent_flow_connects_ponto(
-    bot: BotUnderTest, browser: httpx.AsyncClient, ponto_sim: PontoSimulator
+    bot: BotUnderTest, browser: httpx.AsyncClient, ponto_sim: PontoSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     link = await connect_link(bot)
     start = await browser.get(link)
 
@@ -98,6 +100,10 @@ async def test_the_full_consent_flow_connects_ponto(
     assert (connection.credentials or "").startswith("f1:")
     dump = await dump_all_rows(bot.settings.database_url)
     assert ponto_sim.live_refresh_tokens()[0] not in dump, "tokens are stored encrypted only"
+    await first_sync(bot)
+    secrets = [ponto_sim.live_refresh_tokens()[0], *ponto_sim.issued_access_tokens()]
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert secrets and not [s for s in secrets if s in logged], "no Ponto token in any log line"
     assert any("Ponto is connected" in text for text in slack_posts(bot))
     async with bot.runtime.database.read() as session:
         actions = [(e.action, e.outcome) for e in (await session.execute(select(AuditEvent))).scalars()]
