@@ -40,6 +40,8 @@ class Settings:
     ponto_client_cert: str | None = None
     ponto_client_key: str | None = None
     ponto_scopes: str = "ai offline_access name"
+    ponto_request_sync: bool = False
+    ponto_unknown_attributes: Literal["error", "ignore"] = "error"
     yuki_api_url: str = "https://api.yukiworks.be/ws"
     yuki_daily_call_budget: int = 800
     redis_url: str | None = None
@@ -124,6 +126,12 @@ class Settings:
             ponto_client_cert=env.existing_file("PONTO_CLIENT_CERT"),
             ponto_client_key=env.existing_file("PONTO_CLIENT_KEY"),
             ponto_scopes=env.text("PONTO_SCOPES") or cls.ponto_scopes,
+            ponto_request_sync=env.boolean("PONTO_REQUEST_SYNC", cls.ponto_request_sync),
+            ponto_unknown_attributes=(
+                "ignore"
+                if env.choice("PONTO_UNKNOWN_ATTRIBUTES", "ERROR", ("ERROR", "IGNORE")) == "IGNORE"
+                else "error"
+            ),
             yuki_api_url=env.url("YUKI_API_URL", cls.yuki_api_url),
             yuki_daily_call_budget=env.integer(
                 "YUKI_DAILY_CALL_BUDGET", cls.yuki_daily_call_budget, 1, 100_000
@@ -172,6 +180,16 @@ class _Env:
         if not low <= value <= high:
             raise ConfigError(name, f"is {value}, out of range", f"use {low}..{high}")
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = (self.text(name) or "").lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"is {raw!r}", "use true or false")
 
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
         value = (self.text(name) or default).upper()

@@ -22,6 +22,7 @@ import httpx
 from bot.asgi import create_app
 from bot.config import Settings
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
+from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.server import LoopbackServer
@@ -73,7 +74,14 @@ async def show_help(demo: DemoContext) -> None:
 
 
 # Each issue adds its steps here, in the order a new team would meet them.
-DEMO_STEPS: list[DemoStep] = [show_help, connect_yuki, show_cash, show_overdue, show_overdue_60]
+DEMO_STEPS: list[DemoStep] = [
+    show_help,
+    connect_ponto,
+    connect_yuki,
+    show_cash,
+    show_overdue,
+    show_overdue_60,
+]
 
 
 async def run_demo(output: str = "demo-output") -> int:
@@ -89,8 +97,9 @@ async def run_demo(output: str = "demo-output") -> int:
 
 async def _run(sim: SlackSimulator, workdir: Path, out: Path) -> None:
     async with AsyncExitStack() as simulators:
+        ponto, ponto_settings = await start_ponto_simulator(simulators)
         yuki, yuki_settings = await start_yuki_simulator(simulators)
-        await _run_bot(sim, workdir, out, {"yuki": yuki}, yuki_settings)
+        await _run_bot(sim, workdir, out, {"ponto": ponto, "yuki": yuki}, ponto_settings | yuki_settings)
 
 
 async def _run_bot(

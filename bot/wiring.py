@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -108,9 +108,12 @@ class Runtime:
     plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()
+        for close in self.closers:  # providers' HTTP clients
+            await close()
         await self.database.dispose()
 
 
@@ -128,7 +131,9 @@ ProviderBuilder = Callable[[Runtime], ProviderParts]
 
 def provider_builders() -> list[ProviderBuilder]:
     """Each provider's builder, in the order they appear in /cashbot status."""
-    return [build_yuki]
+    from bot.ponto_wiring import build_ponto  # imports this module: import here, not at the top
+
+    return [build_ponto, build_yuki]
 
 
 def build_yuki(runtime: Runtime) -> ProviderParts:

@@ -233,7 +233,12 @@ class ConnectionService:
                 "consecutive_failures": Connection.consecutive_failures + 1,
             }
         async with self._database.write() as session:
-            await session.execute(update(Connection).where(Connection.id == connection_id).values(values))
+            # A sync that fails after a concurrent disconnect must not bring the connection back.
+            await session.execute(
+                update(Connection)
+                .where(Connection.id == connection_id, Connection.state != ConnectionState.DISCONNECTED.value)
+                .values(values)
+            )
 
     async def record_success(self, connection_id: int) -> None:
         now = self._now()

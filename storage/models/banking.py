@@ -1,4 +1,4 @@
-"""Tables filled by the Ponto sync: bank accounts and their transactions."""
+"""Tables filled by the Ponto sync: bank accounts (with their sweep state) and their transactions."""
 
 from __future__ import annotations
 
@@ -13,15 +13,21 @@ from storage.models.core import workspace_fk
 
 
 class BankAccount(Base):
-    """A bank account seen through Ponto, with its latest balance."""
+    """A bank account seen through Ponto, with its latest balance and where its transaction sync stands.
+
+    The transaction sync walks newest-first. `sweep_next_url` is set while a sweep is unfinished
+    (the next page to fetch, committed with the page before it); `transactions_marker` records the
+    account state (Ponto's synchronizedAt and balance) for which every transaction is stored.
+    """
 
     __tablename__ = "bank_account"
     __table_args__ = (UniqueConstraint("workspace_id", "provider_account_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(workspace_fk())
-    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"), index=True)
     provider_account_id: Mapped[str] = mapped_column(String(64))
+    financial_institution_id: Mapped[str | None] = mapped_column(String(64))
     bank_name: Mapped[str | None] = mapped_column(String(255))
     reference: Mapped[str | None] = mapped_column(String(64))
     reference_type: Mapped[str | None] = mapped_column(String(16))
@@ -39,9 +45,9 @@ class BankAccount(Base):
     availability: Mapped[str | None] = mapped_column(String(16))
     latest_sync_status: Mapped[str | None] = mapped_column(String(16))
     latest_sync_error: Mapped[str | None] = mapped_column(Text)
-    transactions_cursor: Mapped[str | None] = mapped_column(String(64))
+    sweep_next_url: Mapped[str | None] = mapped_column(Text)
     sweep_newest_id: Mapped[str | None] = mapped_column(String(64))
-    backfill_next_url: Mapped[str | None] = mapped_column(Text)
+    transactions_marker: Mapped[str | None] = mapped_column(String(128))
     history_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -49,7 +55,11 @@ class BankAccount(Base):
 
 
 class BankTransaction(Base):
-    """A booked bank transaction; unique per account and Ponto id, so re-syncs add nothing."""
+    """A booked bank transaction; unique per account and Ponto id, so re-syncs add nothing.
+
+    `execution_date` and `value_date` are calendar days in the bank's timezone (Europe/Brussels
+    by default): a bank that books "2 January" sends 2019-01-01T23:00:00Z.
+    """
 
     __tablename__ = "bank_transaction"
     __table_args__ = (
@@ -68,4 +78,7 @@ class BankTransaction(Base):
     counterpart_reference: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     remittance_information: Mapped[str | None] = mapped_column(Text)
+    remittance_information_type: Mapped[str | None] = mapped_column(String(16))
+    bank_transaction_code: Mapped[str | None] = mapped_column(String(64))
+    end_to_end_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

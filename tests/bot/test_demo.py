@@ -34,6 +34,7 @@ async def test_demo_prints_each_answer_and_writes_block_kit(tmp_path: Path) -> N
     assert process.returncode == 0, text
     assert "> /cashbot help" in text and "/cashbot connect" in text
     assert "Traceback" not in text
+    assert "First Ponto sync: success" in text and "0 stored, 1 API call" in text
     saved = sorted((tmp_path / "out").glob("*.json"))
     assert saved, "the Block Kit of every answer is written to the output folder"
     assert all("blocks" in json.loads(p.read_text()) or "text" in json.loads(p.read_text()) for p in saved)

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("connection_id", sa.Integer(), nullable=False),
         sa.Column("provider_account_id", sa.String(length=64), nullable=False),
+        sa.Column("financial_institution_id", sa.String(length=64), nullable=True),
         sa.Column("bank_name", sa.String(length=255), nullable=True),
         sa.Column("reference", sa.String(length=64), nullable=True),
         sa.Column("reference_type", sa.String(length=16), nullable=True),
@@ -39,9 +40,9 @@ def upgrade() -> None:
         sa.Column("availability", sa.String(length=16), nullable=True),
         sa.Column("latest_sync_status", sa.String(length=16), nullable=True),
         sa.Column("latest_sync_error", sa.Text(), nullable=True),
-        sa.Column("transactions_cursor", sa.String(length=64), nullable=True),
+        sa.Column("sweep_next_url", sa.Text(), nullable=True),
         sa.Column("sweep_newest_id", sa.String(length=64), nullable=True),
-        sa.Column("backfill_next_url", sa.Text(), nullable=True),
+        sa.Column("transactions_marker", sa.String(length=128), nullable=True),
         sa.Column("history_complete", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -78,6 +79,9 @@ def upgrade() -> None:
         sa.Column("counterpart_reference", sa.String(length=64), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("remittance_information", sa.Text(), nullable=True),
+        sa.Column("remittance_information_type", sa.String(length=16), nullable=True),
+        sa.Column("bank_transaction_code", sa.String(length=64), nullable=True),
+        sa.Column("end_to_end_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -92,6 +96,8 @@ def upgrade() -> None:
             name=op.f("uq_bank_transaction_account_id_provider_transaction_id"),
         ),
     )
+    with op.batch_alter_table("bank_account", schema=None) as batch_op:
+        batch_op.create_index("ix_bank_account_connection_id", ["connection_id"], unique=False)
     with op.batch_alter_table("bank_transaction", schema=None) as batch_op:
         batch_op.create_index(
             "ix_bank_transaction_account_execution",
