@@ -13,7 +13,8 @@ from urllib.parse import quote
 import httpx
 
 from bot.integrations.ponto.errors import api_error
-from bot.integrations.ponto.jsonapi import Resource, parse_document
+from bot.integrations.ponto.fast_pages import read_transaction_page
+from bot.integrations.ponto.jsonapi import MAX_DOCUMENT_BYTES, Resource, parse_document
 from bot.integrations.ponto.models import (
     Account,
     FinancialInstitution,
@@ -78,6 +79,10 @@ class PontoClient:
     async def transactions_page(self, account_id: str, url: str | None = None) -> Page[Transaction]:
         """The newest page of an account's transactions, or the page at `url` (a saved next_url)."""
         response = await self._get(url or self.transactions_url(account_id))
+        if len(response.content) <= MAX_DOCUMENT_BYTES:
+            fast = read_transaction_page(response.content, strict=self._unknown == "error")
+            if fast is not None:
+                return self._same_origin(fast)
         return self._page(response, "transaction", read_transaction)
 
     # ---- banks ----------------------------------------------------------------------------------
@@ -140,10 +145,12 @@ class PontoClient:
 
     def _page(self, response: httpx.Response, kind: str, read: Callable[[Reader, Resource], T]) -> Page[T]:
         document = parse_document(response, kind)
-        page = read_page(self._reader(response), document, read)
-        if page.next_url is not None:
-            page = Page(page.items, self.transport.same_origin(page.next_url), page.synchronized_at)
-        return page
+        return self._same_origin(read_page(self._reader(response), document, read))
+
+    def _same_origin(self, page: Page[T]) -> Page[T]:
+        if page.next_url is None:
+            return page
+        return Page(page.items, self.transport.same_origin(page.next_url), page.synchronized_at)
 
     def _one(self, response: httpx.Response, kind: str) -> Resource:
         return parse_document(response, kind).one()
