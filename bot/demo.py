@@ -21,6 +21,7 @@ import httpx
 
 from bot.asgi import create_app
 from bot.config import Settings
+from bot.demo_cash import show_cash, show_overdue, show_overdue_60
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.sandbox.blocks_text import blocks_to_text
@@ -73,7 +74,14 @@ async def show_help(demo: DemoContext) -> None:
 
 
 # Each issue adds its steps here, in the order a new team would meet them.
-DEMO_STEPS: list[DemoStep] = [show_help, connect_ponto, connect_yuki]
+DEMO_STEPS: list[DemoStep] = [
+    show_help,
+    connect_ponto,
+    connect_yuki,
+    show_cash,
+    show_overdue,
+    show_overdue_60,
+]
 
 
 async def run_demo(output: str = "demo-output") -> int:

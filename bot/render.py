@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from bot import format as fmt
+
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT = 3000
@@ -60,6 +62,14 @@ _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 def mention(user_id: str) -> str:
     """A Slack mention for a user id; anything that is not an id is escaped text instead."""
     return f"<@{user_id}>" if _SLACK_ID.match(user_id or "") else mrkdwn_escape(user_id)
+
+
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+
+
+def channel(channel_id: str) -> str:
+    """A Slack channel link for a channel id; anything that is not an id is escaped text instead."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.match(channel_id or "") else mrkdwn_escape(channel_id)
 
 
 def utc_stamp(moment: dt.datetime | None) -> str:
@@ -110,8 +120,12 @@ class Renderer:
         self.env.filters["mrkdwn"] = mrkdwn_escape
         self.env.filters["ago"] = ago
         self.env.filters["format_mention"] = mention
+        self.env.filters["format_channel"] = channel
         self.env.filters["prefix_newline"] = lambda text: "\n" + str(text)
         self.env.filters["utc"] = utc_stamp
+        self.env.filters["money"] = fmt.money
+        self.env.filters["signed_money"] = fmt.signed_money
+        self.env.filters["day"] = fmt.day
 
     def render_json(self, name: str, **context: Any) -> dict[str, Any]:
         raw = self.env.get_template(name).render(**context)
@@ -129,14 +143,15 @@ class Renderer:
         text = payload.get("text")
         if not isinstance(text, str) or not text.strip():
             raise RenderError(f"{name} has no fallback text")
-        blocks = payload.get("blocks", [])
+        blocks = fit_blocks(payload.get("blocks", []), MAX_MESSAGE_BLOCKS)
         check_blocks(blocks, MAX_MESSAGE_BLOCKS, name)
         return Message(text=text[:MAX_FALLBACK_TEXT], blocks=blocks)
 
     def view(self, name: str, **context: Any) -> dict[str, Any]:
         """A Home tab or modal view from a template."""
         payload = self.render_json(name, **context)
-        check_blocks(payload.get("blocks", []), MAX_VIEW_BLOCKS, name)
+        payload["blocks"] = fit_blocks(payload.get("blocks", []), MAX_VIEW_BLOCKS)
+        check_blocks(payload["blocks"], MAX_VIEW_BLOCKS, name)
         return payload
 
     def html(self, name: str, **context: Any) -> str:
@@ -168,3 +183,72 @@ def _check_block(block: dict[str, Any], name: str) -> None:
     for field in fields:
         if len(field.get("text", "")) > 2000:
             raise RenderError(f"{name}: a field longer than 2000 characters")
+
+
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS = 25
+MAX_FIELD = 2000
+
+
+def fit_blocks(blocks: Any, max_blocks: int) -> Any:
+    """Bring blocks within Slack's limits, saying what was left out ("…and 37 more") instead of failing.
+
+    Long texts are cut at a line boundary, surplus fields and context elements are replaced by a
+    count, and surplus blocks by a context line, keeping the last block (the buttons or the footer).
+    """
+    if not isinstance(blocks, list):
+        return blocks
+    fitted = [_fit_block(block) if isinstance(block, dict) else block for block in blocks]
+    if len(fitted) <= max_blocks:
+        return fitted
+    dropped = len(fitted) - (max_blocks - 1)
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {dropped} more"}]}
+    return [*fitted[: max_blocks - 2], note, fitted[-1]]
+
+
+def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
+    block = dict(block)
+    text = block.get("text")
+    if isinstance(text, dict) and isinstance(text.get("text"), str):
+        limit = MAX_HEADER if block.get("type") == "header" else MAX_TEXT
+        block["text"] = {**text, "text": fit_text(text["text"], limit)}
+    fields = block.get("fields")
+    if isinstance(fields, list):
+        block["fields"] = _fit_items(fields, MAX_FIELDS, MAX_FIELD)
+    elements = block.get("elements")
+    if isinstance(elements, list) and block.get("type") == "context":
+        block["elements"] = _fit_items(elements, MAX_CONTEXT_ELEMENTS, MAX_TEXT)
+    elif isinstance(elements, list) and block.get("type") == "actions":
+        block["elements"] = elements[:MAX_ACTIONS]
+    return block
+
+
+def _fit_items(items: list[Any], max_items: int, max_text: int) -> list[Any]:
+    fitted = [
+        {**item, "text": fit_text(item["text"], max_text)}
+        if isinstance(item, dict) and isinstance(item.get("text"), str)
+        else item
+        for item in items
+    ]
+    if len(fitted) <= max_items:
+        return fitted
+    surplus = len(fitted) - (max_items - 1)
+    return [*fitted[: max_items - 1], {"type": "mrkdwn", "text": f"…and {surplus} more"}]
+
+
+def fit_text(text: str, limit: int) -> str:
+    """The text if it fits; else whole lines up to the limit and "…and N more lines" (or a cut with "…")."""
+    if len(text) <= limit:
+        return text
+    lines = text.split("\n")
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        note = f"…and {len(lines) - len(kept)} more lines"
+        if size + len(line) + 1 + len(note) > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if len(kept) < 1:
+        return text[: limit - 1] + "…"
+    return "\n".join([*kept, f"…and {len(lines) - len(kept)} more lines"])

@@ -27,21 +27,34 @@ from bot.scheduler import PeriodicJob
 from bot.services.access import AccessService
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditTrail
+from bot.services.audit_batch import AuditBatcher
+from bot.services.balances import CashService
+from bot.services.cache import ReportCache, build_cache
 from bot.services.call_budget import DailyCallBudget
 from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
 from bot.services.health import HealthService
 from bot.services.plugins import ProviderPlugin
-from bot.services.sync import Syncer, SyncService
+from bot.services.receivables import ReceivablesService
+from bot.services.sources import WorkspaceCalendar
+from bot.services.sync import Syncer, SyncResult, SyncService
+from bot.services.sync_requests import SyncNowRules, SyncRequests
+from bot.services.usage_watch import UsageWatch
+from bot.services.viewing import ViewGate
 from bot.services.workspaces import WorkspaceService
 from bot.services.yuki import YukiPlugin
 from bot.services.yuki_connect import YukiConnected, YukiConnector
 from bot.services.yuki_sync import YukiSyncer
 from handlers import actor, cashbot, connect, errors, lifecycle, yuki_web
+from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
+from handlers.cash import CashCommand, ConnectButtons
 from handlers.catalog import CommandCatalog
 from handlers.notify import SlackNotifier
+from handlers.overdue import OverdueCommand
+from handlers.sync_button import SyncButton, SyncFollowUp
+from handlers.views import FinancialViews
 from storage.crypto import SecretBox
 from storage.database import Database
 from storage.slack_stores import DatabaseOAuthStateStore, EncryptedInstallationStore
@@ -53,6 +66,20 @@ log = logging.getLogger(__name__)
 BOT_SCOPES = ("commands", "chat:write", "users:read")
 SLACK_INSTALL_PATH = "/slack/install"
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
+
+
+@dataclass
+class Reports:
+    """What /cash and /overdue run on: the report cache, the services, the gate and the views."""
+
+    cache: ReportCache
+    cash: CashService
+    receivables: ReceivablesService
+    audit: AuditBatcher
+    watch: UsageWatch
+    gate: ViewGate
+    sync_requests: SyncRequests
+    views: FinancialViews
 
 
 @dataclass
@@ -77,12 +104,14 @@ class Runtime:
     sync: SyncService
     notifier: SlackNotifier
     actors: ActorDirectory
+    reports: Reports
     plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        await self.reports.cache.aclose()
         for close in self.closers:  # providers' HTTP clients
             await close()
         await self.database.dispose()
@@ -228,6 +257,9 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
     catalog = CommandCatalog()
     connections = ConnectionService(database, box)
     alerts = AlertService(database)
+    audit = AuditTrail(database, settings.audit_key or "")
+    access = AccessService(database)
+    sync = SyncService(database, connections, alerts)
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -242,13 +274,14 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         links=ConnectLinks(database, box),
         connections=connections,
         alerts=alerts,
-        audit=AuditTrail(database, settings.audit_key or ""),
-        access=AccessService(database),
-        sync=SyncService(database, connections, alerts),
+        audit=audit,
+        access=access,
+        sync=sync,
         notifier=SlackNotifier(
             lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
         ),
         actors=ActorDirectory(),
+        reports=build_reports(settings, database, box, renderer, access, alerts, audit, sync),
     )
     for build in provider_builders():
         parts = build(runtime)
@@ -261,8 +294,57 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
     return runtime
 
 
+def build_reports(
+    settings: Settings,
+    database: Database,
+    box: SecretBox,
+    renderer: Renderer,
+    access: AccessService,
+    alerts: AlertService,
+    audit: AuditTrail,
+    sync: SyncService,
+) -> Reports:
+    """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
+    cache = build_cache(settings.redis_url, settings.database_url)
+    calendar = WorkspaceCalendar(database, settings.timezone)
+    stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
+    batcher = AuditBatcher(audit)
+    watch = UsageWatch(cache, alerts)
+    views = FinancialViews(renderer)
+    cash = CashService(database, cache, calendar, stale_after=stale_after)
+    yuki_budget = DailyCallBudget(database, settings.yuki_daily_call_budget)
+    requests = SyncRequests(
+        database,
+        box,
+        sync,
+        yuki_calls_left=yuki_budget.remaining,
+        rules=SyncNowRules(yuki_daily_budget=settings.yuki_daily_call_budget),
+    )
+
+    async def invalidate(result: SyncResult) -> None:
+        await cache.invalidate(str(result.workspace_id))
+
+    sync.on_finished(invalidate)
+    requests.on_finished(SyncFollowUp(cash=cash, views=views, audit=batcher).deliver)
+    return Reports(
+        cache=cache,
+        cash=cash,
+        receivables=ReceivablesService(database, cache, calendar, stale_after=stale_after),
+        audit=batcher,
+        watch=watch,
+        gate=ViewGate(access, batcher, watch),
+        sync_requests=requests,
+        views=views,
+    )
+
+
 def _register_jobs(runtime: Runtime) -> None:
     runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, runtime.receipts.prune))
+
+    async def run_sync_requests() -> None:
+        await runtime.reports.sync_requests.run_pending()
+
+    runtime.jobs.append(PeriodicJob("sync_requests", 5, run_sync_requests))
 
     async def sync_all() -> None:
         await runtime.sync.run_all("schedule")
@@ -274,6 +356,8 @@ def _register_jobs(runtime: Runtime) -> None:
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
     errors.register(slack, runtime.renderer)
     actor.register(slack, runtime.actors)
+    # Bolt tries listeners in the order they were added: the busiest commands go first.
+    _register_reports(runtime, slack)
     lifecycle.register(slack, runtime.workspaces, runtime.receipts)
     connect.ConnectCommands(
         plugins=runtime.plugins,
@@ -289,3 +373,24 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
         ),
     ).register(runtime.router)
     cashbot.register(slack, runtime.router)
+
+
+def _register_reports(runtime: Runtime, slack: AsyncApp) -> None:
+    reports = runtime.reports
+    CashCommand(
+        workspaces=runtime.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
+    ).register(slack, runtime.catalog)
+    OverdueCommand(
+        workspaces=runtime.workspaces, gate=reports.gate, receivables=reports.receivables, views=reports.views
+    ).register(slack, runtime.catalog)
+    SyncButton(
+        workspaces=runtime.workspaces,
+        gate=reports.gate,
+        requests=reports.sync_requests,
+        renderer=runtime.renderer,
+        audit=reports.audit,
+    ).register(slack)
+    ConnectButtons(runtime.router, runtime.renderer).register(slack)
+    AccessCommands(
+        access=runtime.access, audit=reports.audit, workspaces=runtime.workspaces, renderer=runtime.renderer
+    ).register(runtime.router)

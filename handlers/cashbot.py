@@ -34,6 +34,10 @@ class CashbotRouter:
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
         await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
 
+    async def run(self, request: CommandRequest, actor: Actor) -> Reply:
+        """Dispatch a /cashbot request built elsewhere (a button that stands for a subcommand)."""
+        return await self._dispatch(request, actor)
+
     async def _dispatch(self, request: CommandRequest, actor: Actor) -> Reply:
         word = request.args[0].lower() if request.args else "help"
         handler = self._handlers.get(word)

@@ -7,12 +7,13 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import AuditEvent, utcnow
@@ -20,9 +21,31 @@ from storage.models import AuditEvent, utcnow
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 GLOBAL_CHAIN = "global"
 APPEND_ATTEMPTS = 8
 VERIFY_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append: who did what, where, with what outcome, and the details."""
+
+    team_id: str | None
+    actor: str
+    action: str
+    outcome: str = "ok"
+    channel_id: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest row of a chain after an append (an anchor to keep outside the database)."""
+
+    chain: str
+    seq: int
+    row_hash: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,17 @@ def _canonical(chain: str, seq: int, occurred_at: dt.datetime, fields: dict[str,
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _fields(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "team_id": entry.team_id,
+        "actor": entry.actor[:64],
+        "action": entry.action[:64],
+        "outcome": entry.outcome[:16],
+        "channel_id": entry.channel_id,
+        "detail": json.dumps(entry.detail or {}, sort_keys=True, default=str, ensure_ascii=False),
+    }
+
+
 class AuditTrail:
     """Appends events (who, what, where, outcome, detail) and verifies the chains."""
 
@@ -60,6 +94,10 @@ class AuditTrail:
         self._database = database
         self._key = key.encode()
         self._now = clock
+        # The newest (seq, hash) this process appended per chain: saves reading the head before each
+        # append. A stale head collides on (chain, seq) and is re-read; and if the newest rows were
+        # deleted meanwhile, the next row still links to them, so verify reports the gap.
+        self._heads: dict[str, tuple[int, str]] = {}
 
     def _hash(self, prev_hash: str, payload: bytes) -> str:
         return hmac.new(self._key, prev_hash.encode() + payload, hashlib.sha256).hexdigest()
@@ -75,51 +113,65 @@ class AuditTrail:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Append one event to the workspace's chain (or the global chain without a workspace)."""
-        chain = team_id or GLOBAL_CHAIN
-        fields = {
-            "team_id": team_id,
-            "actor": actor[:64],
-            "action": action[:64],
-            "outcome": outcome[:16],
-            "channel_id": channel_id,
-            "detail": json.dumps(detail or {}, sort_keys=True, default=str, ensure_ascii=False),
-        }
+        await self.record_batch([AuditEntry(team_id, actor, action, outcome, channel_id, detail)])
+
+    async def record_batch(self, entries: Sequence[AuditEntry]) -> dict[str, ChainHead]:
+        """Append several events in one transaction (one commit for many views); each chain's new head."""
+        by_chain: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            by_chain.setdefault(entry.team_id or GLOBAL_CHAIN, []).append(_fields(entry))
         for _ in range(APPEND_ATTEMPTS):
             try:
-                await self._append(chain, fields)
-                return
+                heads = await self._append(by_chain)
             except IntegrityError:
-                continue  # another process appended the same seq first; read the new head
-        raise RuntimeError(f"could not append to audit chain {chain}")
+                for chain in by_chain:  # another process appended the same seq first; read the new head
+                    self._heads.pop(chain, None)
+                continue
+            self._heads.update({chain: (head.seq, head.row_hash) for chain, head in heads.items()})
+            return heads
+        raise RuntimeError(f"could not append to audit chains {sorted(by_chain)}")
 
-    async def _append(self, chain: str, fields: dict[str, Any]) -> None:
+    async def _append(self, by_chain: dict[str, list[dict[str, Any]]]) -> dict[str, ChainHead]:
+        heads: dict[str, ChainHead] = {}
         async with self._database.write() as session:
-            if not self._database.is_sqlite:
-                # Appends to one chain queue up here (SQLite's BEGIN IMMEDIATE already serialises).
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
-                )
-            head = (
-                await session.execute(
-                    select(AuditEvent.seq, AuditEvent.row_hash)
-                    .where(AuditEvent.chain == chain)
-                    .order_by(AuditEvent.seq.desc())
-                    .limit(1)
-                )
-            ).one_or_none()
-            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
-            occurred_at = self._now()
-            row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
-            session.add(
-                AuditEvent(
-                    chain=chain,
-                    seq=seq,
-                    occurred_at=occurred_at,
-                    prev_hash=prev_hash,
-                    row_hash=row_hash,
-                    **fields,
-                )
+            for chain in sorted(by_chain):  # a fixed order, so two batches never wait on each other
+                if not self._database.is_sqlite:
+                    # Appends to one chain queue up here (SQLite's BEGIN IMMEDIATE already serialises).
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
+                    )
+                seq, prev_hash = self._heads.get(chain) or await self._head(session, chain)
+                rows = []
+                for fields in by_chain[chain]:
+                    seq, occurred_at = seq + 1, self._now()
+                    row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
+                    rows.append(
+                        {
+                            "chain": chain,
+                            "seq": seq,
+                            "occurred_at": occurred_at,
+                            "prev_hash": prev_hash,
+                            "row_hash": row_hash,
+                            **fields,
+                        }
+                    )
+                    prev_hash = row_hash
+                # Core executemany: one statement for the batch, without the ORM's per-row bookkeeping.
+                await session.execute(insert(AUDIT_TABLE), rows)
+                heads[chain] = ChainHead(chain, seq, prev_hash)
+        return heads
+
+    @staticmethod
+    async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
+        head = (
+            await session.execute(
+                select(AuditEvent.seq, AuditEvent.row_hash)
+                .where(AuditEvent.chain == chain)
+                .order_by(AuditEvent.seq.desc())
+                .limit(1)
             )
+        ).one_or_none()
+        return (head[0], head[1]) if head else (0, GENESIS)
 
     async def verify(self) -> VerifyReport:
         """Walk every chain from its start; report the first altered, reordered or missing row of each."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, encrypted_text, utcnow
@@ -188,6 +188,16 @@ class SyncRequest(Base):
     """A sync someone asked for (the "Sync now" button); a worker claims and runs it."""
 
     __tablename__ = "sync_request"
+    __table_args__ = (
+        # At most one request waiting or running per workspace, whichever process enqueues it.
+        Index(
+            "uq_sync_request_pending",
+            "workspace_id",
+            unique=True,
+            sqlite_where=text("finished_at IS NULL"),
+            postgresql_where=text("finished_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(workspace_fk(), index=True)
@@ -201,6 +211,10 @@ class SyncRequest(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # How to show the fresh figures to whoever asked: their locale, and whether the message they
+    # clicked was posted in the channel.
+    requester_locale: Mapped[str | None] = mapped_column(String(16))
+    in_channel: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Alert(Base):

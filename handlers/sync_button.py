@@ -1,0 +1,143 @@
+"""The "Sync now" button of /cash: enqueue at once, then replace the message with fresh figures."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.domain import Actor
+from bot.render import Renderer
+from bot.services.balances import CashService
+from bot.services.sync_requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
+from bot.services.viewing import AuditRecorder, ViewGate
+from bot.services.workspaces import WorkspaceService
+from handlers.slash import Ack, Reply
+from handlers.views import FinancialViews, Respond, answer_action, channel_of, is_ephemeral
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+TITLES = {"ponto": "Ponto", "yuki": "Yuki"}
+
+
+class SyncButton:
+    """Handles the click; a follow-up (`deliver`) posts the fresh figures through the stored response_url."""
+
+    def __init__(
+        self,
+        *,
+        workspaces: WorkspaceService,
+        gate: ViewGate,
+        requests: SyncRequests,
+        renderer: Renderer,
+        audit: AuditRecorder,
+    ) -> None:
+        self._workspaces = workspaces
+        self._gate = gate
+        self._requests = requests
+        self._renderer = renderer
+        self._audit = audit
+
+    def register(self, app: AsyncApp) -> None:
+        app.action("cash_sync_now")(self.clicked)
+
+    async def clicked(
+        self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond
+    ) -> None:
+        await ack()
+        team_id = str((body.get("team") or {}).get("id") or "")
+        actor = context.get("actor") or Actor(team_id, str((body.get("user") or {}).get("id") or ""))
+
+        async def produce() -> Reply:
+            return await self._enqueue(actor, context.get("workspace_id"), body)
+
+        await answer_action(respond, self._renderer, "cash_sync_now", produce)
+
+    async def _enqueue(self, actor: Actor, workspace_id: int | None, body: dict[str, Any]) -> Reply:
+        workspace_id = workspace_id or await self._workspaces.workspace_id(actor.team_id)
+        channel_id = channel_of(body)
+        admission = await self._gate.admit(actor, workspace_id, channel_id, "/cash sync")
+        if not admission.allowed:
+            return Reply(
+                self._renderer.message("access_refused.json.j2", managers=admission.managers, manage=False)
+            )
+        ask = SyncAsk(
+            workspace_id=workspace_id,
+            user_id=actor.user_id,
+            channel_id=channel_id,
+            response_url=body.get("response_url"),
+            locale=actor.locale,
+            in_channel=not is_ephemeral(body),
+        )
+        result = await self._requests.request(ask)
+        await self._audit.record(
+            team_id=actor.team_id,
+            actor=actor.user_id,
+            action="sync.requested",
+            outcome="ok" if result.accepted else "refused",
+            channel_id=channel_id,
+            detail={"providers": list(result.providers), "reason": result.reason},
+        )
+        minutes = math.ceil(result.retry_in.total_seconds() / 60) if result.retry_in else 0
+        titles = [TITLES.get(p, p) for p in result.providers]
+        return Reply(
+            self._renderer.message("cash_sync_answer.json.j2", result=result, minutes=minutes, titles=titles)
+        )
+
+
+class SyncFollowUp:
+    """Replaces the clicked /cash message with figures computed right after the sync."""
+
+    def __init__(
+        self,
+        *,
+        cash: CashService,
+        views: FinancialViews,
+        audit: AuditRecorder,
+        webhook: Callable[[str], AsyncWebhookClient] = lambda url: AsyncWebhookClient(url, timeout=10),
+    ) -> None:
+        self._cash = cash
+        self._views = views
+        self._audit = audit
+        self._webhook = webhook
+
+    async def deliver(self, done: FinishedRequest) -> None:
+        if not done.response_url or utcnow() - done.created_at > RESPONSE_URL_LIFETIME:
+            log.info("sync_request.no_follow_up", extra={"request_id": done.id})
+            return
+        position = await self._cash.position(done.workspace_id, fresh=True)
+        outcomes = " · ".join(
+            f"{TITLES.get(r.provider.value, r.provider.value)} "
+            + ("✓" if r.outcome in ("success", "partial") else f"failed ({r.error_code or r.outcome})")
+            for r in done.results
+        )
+        message = self._views.cash(position, done.locale, note=f"Synced just now at your request: {outcomes}")
+        await self._audit.record(
+            team_id=done.team_id,
+            actor=done.user_id or "unknown",
+            action="view.cash",
+            channel_id=done.channel_id,
+            detail={"command": "/cash sync", "public": done.in_channel, "accounts": len(position.accounts)},
+        )
+        try:
+            response = await self._webhook(done.response_url).send(
+                replace_original=True,
+                response_type="in_channel" if done.in_channel else "ephemeral",
+                **message.as_kwargs(),
+            )
+        except (SlackApiError, OSError, TimeoutError) as error:
+            log.warning(
+                "sync_request.follow_up_unsent", extra={"request_id": done.id, "error": type(error).__name__}
+            )
+            return
+        if response.status_code != 200:
+            log.warning(
+                "sync_request.follow_up_refused",
+                extra={"request_id": done.id, "status": response.status_code},
+            )
