@@ -289,6 +289,7 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         runtime.sync.register(parts.syncer)
         runtime.web_routes.extend(parts.routes)
     _register_jobs(runtime)
+    _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)
     return runtime
@@ -336,6 +337,17 @@ def build_reports(
         sync_requests=requests,
         views=views,
     )
+
+
+def _forget_on_uninstall(runtime: Runtime) -> None:
+    """An uninstalled workspace leaves nothing behind in this process's caches either."""
+
+    async def forget(workspace_id: int, team_id: str) -> None:
+        await runtime.reports.cache.invalidate(str(workspace_id))
+        runtime.access.forget(workspace_id)
+        runtime.actors.forget(team_id)
+
+    runtime.workspaces.on_uninstalled(forget)
 
 
 def _register_jobs(runtime: Runtime) -> None:

@@ -65,7 +65,7 @@ async def delete_slack_tokens(session: AsyncSession, team_id: str, user_ids: lis
         await session.execute(delete(SlackBot).where(SlackBot.team_key == team_id))
 
 
-async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime | None = None) -> bool:
+async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime | None = None) -> int | None:
     """Uninstall: delete tokens, credentials and financial data; keep the row and the audit trail.
 
     Financial rows hang off `connection` and `workspace` with ON DELETE CASCADE; they are
@@ -74,7 +74,7 @@ async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime
     await delete_slack_tokens(session, team_id)
     workspace = await find_workspace(session, team_id)
     if workspace is None:
-        return False
+        return None
     accounts = select(BankAccount.id).where(BankAccount.workspace_id == workspace.id)
     await session.execute(delete(BankTransaction).where(BankTransaction.account_id.in_(accounts)))
     for model in _WORKSPACE_DATA:
@@ -84,7 +84,7 @@ async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime
         .where(Workspace.id == workspace.id)
         .values(uninstalled_at=now or utcnow(), digest_enabled=False)
     )
-    return True
+    return workspace.id
 
 
 # Children before parents, so the purge works even where foreign keys are not enforced.

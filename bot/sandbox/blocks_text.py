@@ -46,7 +46,7 @@ def _block_lines(block: dict[str, Any]) -> list[str]:
     lines = _text_of(block.get("text")).splitlines() if block.get("text") else []
     fields = [_text_of(f) for f in block.get("fields", [])]
     for left, right in zip(fields[::2], [*fields[1::2], ""], strict=False):
-        lines.append(f"{left.replace(chr(10), ' '):<36}{right.replace(chr(10), ' ')}")
+        lines.append(f"{left.replace(chr(10), ' '):<36}  {right.replace(chr(10), ' ')}".rstrip())
     accessory = block.get("accessory") or {}
     if accessory.get("type") == "button":
         lines.append(f"[ {_text_of(accessory.get('text'))} ]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from storage.database import Database
 from storage.workspaces import delete_slack_tokens, ensure_workspace, forget_workspace
@@ -17,6 +18,11 @@ class WorkspaceService:
         self._database = database
         self._default_timezone = default_timezone
         self._known: dict[str, int] = {}
+        self._forgotten: list[Callable[[int, str], Awaitable[None]]] = []
+
+    def on_uninstalled(self, listener: Callable[[int, str], Awaitable[None]]) -> None:
+        """Call `listener(workspace_id, team_id)` after an uninstall purge (to drop caches)."""
+        self._forgotten.append(listener)
 
     async def workspace_id(self, team_id: str) -> int:
         """The id of the workspace row for a team, created on first contact (cached)."""
@@ -33,8 +39,11 @@ class WorkspaceService:
         """The app was removed: delete tokens, credentials and financial data (idempotent)."""
         self._known.pop(team_id, None)
         async with self._database.write() as session:
-            found = await forget_workspace(session, team_id)
-        log.info("workspace.forgotten", extra={"team_id": team_id, "known": found})
+            workspace_id = await forget_workspace(session, team_id)
+        log.info("workspace.forgotten", extra={"team_id": team_id, "known": workspace_id is not None})
+        if workspace_id is not None:
+            for listener in self._forgotten:
+                await listener(workspace_id, team_id)
 
     async def tokens_revoked(self, team_id: str, user_ids: list[str], bot_revoked: bool) -> None:
         """Some tokens were revoked; a revoked bot token means the workspace is gone for us."""

@@ -145,3 +145,39 @@ async def test_sync_now_brings_new_bookings_and_replaces_the_message(
     fresh = blocks_to_text(follow_up.params)
     assert eur(bank) in fresh and money(first.balance, first.currency) in fresh
     assert "Synced just now at your request: Ponto ✓ · Yuki ✓" in fresh
+
+
+async def test_uninstall_leaves_no_financial_data_or_secret_behind(both: BotUnderTest) -> None:
+    """After app_uninstalled every workspace-scoped row is gone; the audit trail stays, intact."""
+    from storage.models import BankTransaction, Base
+
+    assert "Cash position" in (await both.slack.command("/cash")).text
+    await settle(both)
+    workspace_id = await both.runtime.workspaces.workspace_id("T0CASHBOT")
+    async with both.runtime.database.read() as session:
+        before = {
+            name: await _count_for(
+                session, Base.metadata.tables[name], Base.metadata.tables[name].c.workspace_id == workspace_id
+            )
+            for name in ("connection", "bank_account", "open_item", "ledger_balance", "sync_run")
+        }
+    assert all(before.values()), before
+
+    response = await both.slack.event({"type": "app_uninstalled"})
+
+    assert response.status_code == 200
+    leftovers: dict[str, int] = {}
+    async with both.runtime.database.read() as session:
+        for table in Base.metadata.sorted_tables:
+            if "workspace_id" in table.columns and table.name != "audit_event":
+                count = await _count_for(session, table, table.c.workspace_id == workspace_id)
+                if count:
+                    leftovers[table.name] = count
+        leftovers["bank_transaction"] = await _count_for(session, BankTransaction.__table__)
+        audit_rows = await _count_for(session, Base.metadata.tables["audit_event"])
+    assert {name: n for name, n in leftovers.items() if n} == {}
+    assert audit_rows > 0 and (await both.runtime.audit.verify()).ok
+
+
+async def _count_for(session, table, *where) -> int:  # type: ignore[no-untyped-def]
+    return int((await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one())

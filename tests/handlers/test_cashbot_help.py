@@ -51,4 +51,5 @@ async def test_unknown_subcommand_gets_usage_not_a_trace(bot: BotUnderTest) -> N
     assert payload["response_type"] == "ephemeral"
     assert "Usage" in text and "/cashbot help" in text
     assert "<!channel>" not in text, "user text must be escaped, never echoed as a mention"
+    assert "<!channel>" not in payload["text"], "the fallback text too"
     assert "Traceback" not in text
