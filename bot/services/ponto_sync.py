@@ -258,6 +258,7 @@ class _AccountSweep:
         newest: str | None = None
         last: Page[Transaction] | None = None
         pages = self._pages_ahead(url) if self._first_backfill else self._pages(url)
+        writer = _OrderedWriter(self._commit)
         try:
             async for page in pages:
                 last = page
@@ -273,16 +274,19 @@ class _AccountSweep:
                 self.sync_run.fetched += len(page.items)
                 done = bool(known) or page.next_url is None
                 if done or len(rows) >= self.syncer.options.commit_rows:
-                    await self._commit(rows, page, done=done, newest=newest)
+                    await writer.submit(rows, page, done=done, newest=newest)
                     rows = []
                 if done:
-                    return
+                    break
+            await writer.close()
         except ProviderError:
             if rows and last is not None:  # keep what arrived before the failure, and where it ended
-                await self._commit(rows, last, done=False, newest=newest)
+                await writer.submit(rows, last, done=False, newest=newest)
+            await writer.close()
             raise
         finally:
             await pages.aclose()
+            await writer.abort()  # nothing left to do after close(); on any other failure, stop it
 
     @property
     def _first_backfill(self) -> bool:
@@ -350,6 +354,55 @@ class _AccountSweep:
             await banking.insert_transactions(session, rows)
             await banking.save_sweep(session, self.state.id, **sweep)
         self.sync_run.written += len(rows)
+
+
+Commit = Callable[..., Awaitable[None]]
+
+
+class _OrderedWriter:
+    """Commits batches one after another in a task of its own, so the next pages are fetched and
+    mapped while a batch is being written (SQLite and asyncpg do their part off this thread).
+
+    At most one batch waits behind the one being written; batches are committed in order, each
+    with its cursor, so a crash still leaves rows and cursor consistent. A failed write is raised
+    at the next submit, or at close.
+    """
+
+    def __init__(self, commit: Commit) -> None:
+        self._commit = commit
+        self._queue: asyncio.Queue[tuple[tuple[Any, ...], dict[str, Any]] | None] = asyncio.Queue(maxsize=1)
+        self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while (batch := await self._queue.get()) is not None:
+            args, kwargs = batch
+            await self._commit(*args, **kwargs)
+
+    async def submit(self, *args: Any, **kwargs: Any) -> None:
+        if self._task.done():
+            await self._task  # raises the write's error
+            raise RuntimeError("the writer stopped")  # pragma: no cover - _drain only ends on None
+        put = asyncio.ensure_future(self._queue.put((args, kwargs)))
+        await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            await self._task
+
+    async def abort(self) -> None:
+        """Stop without writing what is still queued (the cursor was not moved for it either)."""
+        if not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def close(self) -> None:
+        """Wait until every submitted batch is committed (raises a write's error)."""
+        if not self._task.done():
+            put = asyncio.ensure_future(self._queue.put(None))
+            await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            if not put.done():
+                put.cancel()
+        await self._task
 
 
 def _account_details(connection_id: int, account: Account, now: dt.datetime) -> dict[str, Any]:

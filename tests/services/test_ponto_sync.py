@@ -339,3 +339,42 @@ async def test_a_sync_failing_after_a_disconnect_leaves_the_connection_disconnec
         "a failing sync must not revive a disconnected connection"
     )
     assert await world.connections.active() == []
+
+
+async def test_disk_full_mid_sync_keeps_a_consistent_database_and_the_next_run_completes(
+    database_url: str, ponto_sim: PontoSimulator
+) -> None:
+    """SQLite's max_page_count gives SQLITE_FULL at a chosen size, as a full disk would."""
+    import pytest
+    from sqlalchemy import event, text
+
+    async with ponto_world(database_url, ponto_sim, options=SyncOptions(commit_rows=100)) as full:
+        if not full.database.is_sqlite:
+            pytest.skip("SQLite's page cap stands in for a full disk")
+        async with full.database.read() as session:
+            pages = int((await session.execute(text("PRAGMA page_count"))).scalar_one())
+
+        def cap(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA max_page_count={pages + 12}")
+            cursor.close()
+
+        event.listen(full.database.engine.sync_engine, "connect", cap)
+        await full.database.engine.dispose()
+        failed = await full.sync.run(full.workspace_id, Provider.PONTO, "test")
+        event.remove(full.database.engine.sync_engine, "connect", cap)
+        await full.database.engine.dispose()
+
+        partial = await stored(full)
+        async with full.database.read() as session:
+            integrity = (await session.execute(text("PRAGMA integrity_check"))).scalar_one()
+        resumed = await full.sync.run(full.workspace_id, Provider.PONTO, "test")
+
+        assert failed.outcome == "failed" and failed.error_code == "storage_unavailable"
+        assert integrity == "ok"
+        assert 0 < sum(len(ids) for ids in partial.values()) < 600, (
+            "some batches landed before the disk filled"
+        )
+        assert all(len(ids) == len(set(ids)) for ids in partial.values())
+        assert resumed.outcome == "success"
+        assert_matches_ponto(full.sim, await stored(full))

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
+import msgspec
 
 from bot.integrations.ponto.errors import malformed
 from bot.integrations.ponto.jsonapi import Document, Resource, parse_embedded, related_id
@@ -297,9 +298,12 @@ class Account:
     financial_institution_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Transaction:
-    """A booked transaction (amount signed: negative is money out)."""
+class Transaction(msgspec.Struct, frozen=True):
+    """A booked transaction (amount signed: negative is money out).
+
+    A msgspec Struct rather than a frozen dataclass: a large sync builds 100,000 of them, and a
+    frozen dataclass's __init__ costs ten times more.
+    """
 
     id: str
     amount: Decimal
