@@ -22,6 +22,8 @@ from storage.migrate import upgrade_to_head
 log = logging.getLogger("cashbot.http")
 
 Hook = Callable[[Runtime], Awaitable[None]]
+SLOW_SECONDS = 1.0  # Slack gives up after 3
+SLOW_SECONDS = 1.0  # Slack gives up at 3
 
 
 def create_app(
@@ -100,12 +102,20 @@ class AccessLog:
         path = scope.get("path", "")
         route = path if path.startswith(self.KNOWN_PREFIXES) else "other"
         metrics.HTTP_REQUESTS.labels(route=route, status=str(status)).observe(elapsed)
-        log.info(
-            "http.request",
-            extra={
+        level = _log_level(status, elapsed)
+        if log.isEnabledFor(level):
+            details = {
                 "method": scope.get("method"),
                 "path": route,
                 "status": status,
                 "ms": round(elapsed * 1000, 1),
-            },
-        )
+            }
+            log.log(level, "http.request", extra=details)
+
+
+def _log_level(status: int, elapsed: float) -> int:
+    """Every answered command is in the audit trail and every request in the metrics: routine
+    successes are logged at DEBUG, so a busy bot does not spend its time writing them."""
+    if status >= 500 or elapsed > SLOW_SECONDS:
+        return logging.WARNING
+    return logging.INFO if status >= 400 else logging.DEBUG

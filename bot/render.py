@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
@@ -100,9 +100,19 @@ class Message:
 
     text: str
     blocks: list[dict[str, Any]]
+    # Serialised answers, by response_type: a cached message is answered many times.
+    _json: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def as_kwargs(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
+
+    def as_response_json(self, response_type: str) -> str:
+        """The whole answer to a slash command as JSON (computed once per response type)."""
+        body = self._json.get(response_type)
+        if body is None:
+            payload = {"response_type": response_type, **self.as_kwargs()}
+            body = self._json[response_type] = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return body
 
 
 class Renderer:
@@ -180,8 +190,8 @@ def _check_block(block: dict[str, Any], name: str) -> None:
     fields = block.get("fields") or []
     if len(fields) > MAX_FIELDS:
         raise RenderError(f"{name}: {len(fields)} fields, Slack allows {MAX_FIELDS}")
-    for field in fields:
-        if len(field.get("text", "")) > 2000:
+    for one_field in fields:
+        if len(one_field.get("text", "")) > 2000:
             raise RenderError(f"{name}: a field longer than 2000 characters")
 
 

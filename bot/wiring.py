@@ -46,7 +46,7 @@ from bot.services.workspaces import WorkspaceService
 from bot.services.yuki import YukiPlugin
 from bot.services.yuki_connect import YukiConnected, YukiConnector
 from bot.services.yuki_sync import YukiSyncer
-from handlers import actor, cashbot, connect, errors, lifecycle, yuki_web
+from handlers import cashbot, connect, errors, lifecycle, request_context, yuki_web
 from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
@@ -367,10 +367,10 @@ def _register_jobs(runtime: Runtime) -> None:
 
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
     errors.register(slack, runtime.renderer)
-    actor.register(slack, runtime.actors)
+    request_context.register(slack, runtime.workspaces, runtime.receipts, runtime.actors)
     # Bolt tries listeners in the order they were added: the busiest commands go first.
     _register_reports(runtime, slack)
-    lifecycle.register(slack, runtime.workspaces, runtime.receipts)
+    lifecycle.register(slack, runtime.workspaces)
     connect.ConnectCommands(
         plugins=runtime.plugins,
         links=runtime.links,

@@ -1,14 +1,13 @@
-"""Who is asking: a Bolt middleware that puts an Actor (admin flag, locale, timezone) in the context."""
+"""Who is asking: the Actor behind a request (admin flag, locale, timezone), from users.info, cached."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,7 +18,6 @@ log = logging.getLogger(__name__)
 FRESH_SECONDS = 600  # an admin flag may lag by this much; users.info is rate-limited (Tier 4)
 RETRY_SECONDS = 30
 MAX_CACHED = 5000
-PERSON_PAYLOADS = ("block_actions", "view_submission", "shortcut", "message_action")
 
 
 class ActorDirectory:
@@ -56,15 +54,3 @@ class ActorDirectory:
     def forget(self, team_id: str) -> None:
         for key in [k for k in self._cache if k[0] == team_id]:
             del self._cache[key]
-
-
-def register(app: AsyncApp, directory: ActorDirectory) -> None:
-    @app.middleware
-    async def know_the_actor(
-        body: dict[str, Any], context: Any, client: AsyncWebClient, next: Callable[[], Awaitable[None]]
-    ) -> Any:
-        team_id, user_id = context.get("team_id"), context.get("user_id")
-        from_a_person = "command" in body or body.get("type") in PERSON_PAYLOADS
-        if team_id and user_id and from_a_person:
-            context["actor"] = await directory.actor(client, team_id, user_id)
-        return await next()

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.errors import UserError
@@ -45,11 +46,13 @@ class CashCommand:
         catalog.add(CommandSpec("/cash [public]", "Cash position across every bank account", financial=True))
         app.command("/cash")(self.handle)
 
-    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
         workspace_id = context.get("workspace_id")
-        await answer(ack, self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id))
+        return await answer(
+            ack, self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id)
+        )
 
     async def reply(self, request: CommandRequest, actor: Actor, workspace_id: int | None) -> Reply:
         public = wants_public(request.text)

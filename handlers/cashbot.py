@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.errors import UserError
@@ -29,10 +30,10 @@ class CashbotRouter:
         self._catalog.add(spec)
         self._handlers[word] = handler
 
-    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
-        await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
+        return await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
 
     async def run(self, request: CommandRequest, actor: Actor) -> Reply:
         """Dispatch a /cashbot request built elsewhere (a button that stands for a subcommand)."""

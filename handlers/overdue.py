@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.services.receivables import OverdueQuery, ReceivablesService, parse_button, parse_overdue
@@ -44,7 +45,7 @@ class OverdueCommand:
         app.command("/overdue")(self.handle)
         app.action("overdue_more")(self.show_more)
 
-    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+    async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
         workspace_id = context.get("workspace_id")
@@ -53,7 +54,7 @@ class OverdueCommand:
             query = parse_overdue(request.text)
             return await self.reply(query, actor, workspace_id, request.channel_id, "/overdue")
 
-        await answer(ack, self._views.renderer, "/overdue", produce)
+        return await answer(ack, self._views.renderer, "/overdue", produce)
 
     async def show_more(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -69,15 +70,22 @@ def _refuse(reason: str, status: int) -> Response:
 
 
 def _well_formed(body: bytes, content_type: str) -> bool:
-    """True for a UTF-8 form (with a JSON-object `payload` if present) or a JSON object."""
+    """True for a form Slack sends (a command, ssl_check, or JSON-object `payload`) or a JSON object."""
     try:
         text = body.decode("utf-8")
         if content_type.startswith("application/json"):
             return isinstance(json.loads(text), dict)
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
-            payloads = form.get("payload")
-            return payloads is None or isinstance(json.loads(payloads[0]), dict)
+        if content_type.startswith("application/x-www-form-urlencoded") and _FORM.fullmatch(text):
+            if _FIELD_PAYLOAD.search(text) is None:  # a slash command: the busy path, no parsing here
+                return _FIELD_COMMAND.search(text) is not None
+            payloads = parse_qs(text, keep_blank_values=True).get("payload") or ["null"]
+            return isinstance(json.loads(payloads[0]), dict)
     except (UnicodeDecodeError, ValueError):
         return False
     return False
+
+
+# key=value pairs joined by & (what parse_qs accepts strictly); the fields that tell Slack's forms.
+_FORM = re.compile(r"[^&=]+=[^&]*(?:&[^&=]+=[^&]*)*")
+_FIELD_PAYLOAD = re.compile(r"(?:^|&)payload=")
+_FIELD_COMMAND = re.compile(r"(?:^|&)(?:command|ssl_check)=")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from slack_bolt.response import BoltResponse
 
 from bot import metrics
 from bot.errors import StorageUnavailable, UserError
@@ -15,6 +17,7 @@ from bot.render import Message, Renderer
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # Slack caps slash-command text; anything longer is not from Slack
+JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/json;charset=utf-8"}
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,24 @@ class Reply:
     def as_ack(self) -> dict[str, Any]:
         return {"response_type": self.response_type, **self.message.as_kwargs()}
 
+    def as_response(self) -> BoltResponse:
+        """The HTTP answer itself: what ack(**as_ack()) would send, serialised once per message."""
+        return BoltResponse(
+            status=200, body=self.message.as_response_json(self.response_type), headers=JSON_HEADERS
+        )
+
 
 Ack = Callable[..., Awaitable[None]]
 
 
-async def answer(ack: Ack, renderer: Renderer, command: str, produce: Callable[[], Awaitable[Reply]]) -> None:
-    """Run `produce` and ack with its reply; any failure becomes a short message, never a trace."""
+async def answer(
+    ack: Ack, renderer: Renderer, command: str, produce: Callable[[], Awaitable[Reply]]
+) -> BoltResponse:
+    """Run `produce`; its reply is the HTTP answer (Bolt sends a listener's returned BoltResponse).
+
+    Any failure becomes a short message, never a trace. The reply's JSON is cached with the
+    message, so an answer served from the cache is not serialised again.
+    """
     outcome = "ok"
     try:
         reply = await produce()
@@ -77,4 +92,4 @@ async def answer(ack: Ack, renderer: Renderer, command: str, produce: Callable[[
         log.exception("command.failed", extra={"command": command, "reference": reference})
         reply = Reply(renderer.message("internal_error.json.j2", reference=reference))
     metrics.SLACK_COMMANDS.labels(command=command, outcome=outcome).inc()
-    await ack(**reply.as_ack())
+    return reply.as_response()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.errors import StorageUnavailable
+from storage.sqlite_writer import SqliteBulkWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Database:
         writer = self.engine.execution_options(cashbot_begin="IMMEDIATE")
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
+        self._bulk: SqliteBulkWriter | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -99,7 +101,20 @@ class Database:
             return False
         return True
 
+    async def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows in one write transaction of their own (on SQLite: one thread hand-off)."""
+        if not self.is_sqlite:
+            async with self.write() as session:
+                await session.execute(insert(table), list(rows))
+            return
+        if self._bulk is None:
+            self._bulk = SqliteBulkWriter(self.url, self.engine.dialect)
+        await self._bulk.insert(table, rows)
+
     async def dispose(self) -> None:
+        if self._bulk is not None:
+            await self._bulk.close()
+            self._bulk = None
         await self.engine.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -98,6 +99,7 @@ class AuditTrail:
         # append. A stale head collides on (chain, seq) and is re-read; and if the newest rows were
         # deleted meanwhile, the next row still links to them, so verify reports the gap.
         self._heads: dict[str, tuple[int, str]] = {}
+        self._appending = asyncio.Lock()  # one append at a time per process, so cached heads hold
 
     def _hash(self, prev_hash: str, payload: bytes) -> str:
         return hmac.new(self._key, prev_hash.encode() + payload, hashlib.sha256).hexdigest()
@@ -122,44 +124,72 @@ class AuditTrail:
             by_chain.setdefault(entry.team_id or GLOBAL_CHAIN, []).append(_fields(entry))
         for _ in range(APPEND_ATTEMPTS):
             try:
-                heads = await self._append(by_chain)
+                async with self._appending:
+                    return await self._append(by_chain)
             except IntegrityError:
                 for chain in by_chain:  # another process appended the same seq first; read the new head
                     self._heads.pop(chain, None)
-                continue
-            self._heads.update({chain: (head.seq, head.row_hash) for chain, head in heads.items()})
-            return heads
         raise RuntimeError(f"could not append to audit chains {sorted(by_chain)}")
 
     async def _append(self, by_chain: dict[str, list[dict[str, Any]]]) -> dict[str, ChainHead]:
+        if self._database.is_sqlite:
+            return await self._append_sqlite(by_chain)
         heads: dict[str, ChainHead] = {}
         async with self._database.write() as session:
             for chain in sorted(by_chain):  # a fixed order, so two batches never wait on each other
-                if not self._database.is_sqlite:
-                    # Appends to one chain queue up here (SQLite's BEGIN IMMEDIATE already serialises).
-                    await session.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
-                    )
-                seq, prev_hash = self._heads.get(chain) or await self._head(session, chain)
-                rows = []
-                for fields in by_chain[chain]:
-                    seq, occurred_at = seq + 1, self._now()
-                    row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
-                    rows.append(
-                        {
-                            "chain": chain,
-                            "seq": seq,
-                            "occurred_at": occurred_at,
-                            "prev_hash": prev_hash,
-                            "row_hash": row_hash,
-                            **fields,
-                        }
-                    )
-                    prev_hash = row_hash
+                # Appends to one chain queue up here across processes, the head read inside.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
+                )
+                start = self._heads.get(chain) or await self._head(session, chain)
+                rows, heads[chain] = self._chain_rows(chain, start, by_chain[chain])
                 # Core executemany: one statement for the batch, without the ORM's per-row bookkeeping.
                 await session.execute(insert(AUDIT_TABLE), rows)
-                heads[chain] = ChainHead(chain, seq, prev_hash)
+        self._remember(heads)
         return heads
+
+    async def _append_sqlite(self, by_chain: dict[str, list[dict[str, Any]]]) -> dict[str, ChainHead]:
+        """Rows chained from the cached heads, inserted in one transaction and one thread hand-off.
+
+        Appends of this process are serialised by `_appending`; another process appending meanwhile
+        makes the insert collide on (chain, seq), and record_batch retries from the fresh head.
+        """
+        heads: dict[str, ChainHead] = {}
+        rows: list[dict[str, Any]] = []
+        for chain in sorted(by_chain):
+            start = self._heads.get(chain)
+            if start is None:
+                async with self._database.read() as session:
+                    start = await self._head(session, chain)
+            chain_rows, heads[chain] = self._chain_rows(chain, start, by_chain[chain])
+            rows += chain_rows
+        await self._database.insert_rows(AUDIT_TABLE, rows)
+        self._remember(heads)
+        return heads
+
+    def _chain_rows(
+        self, chain: str, start: tuple[int, str], entries: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], ChainHead]:
+        seq, prev_hash = start
+        rows = []
+        for fields in entries:
+            seq, occurred_at = seq + 1, self._now()
+            row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
+            rows.append(
+                {
+                    "chain": chain,
+                    "seq": seq,
+                    "occurred_at": occurred_at,
+                    "prev_hash": prev_hash,
+                    "row_hash": row_hash,
+                    **fields,
+                }
+            )
+            prev_hash = row_hash
+        return rows, ChainHead(chain, seq, prev_hash)
+
+    def _remember(self, heads: dict[str, ChainHead]) -> None:
+        self._heads.update({chain: (head.seq, head.row_hash) for chain, head in heads.items()})
 
     @staticmethod
     async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
