@@ -124,38 +124,33 @@ class ConnectionService:
             team_id = await _team_id(session, workspace_id)
             return ConnectionView.of(row, team_id)
 
-    async def find(self, workspace_id: int, provider: Provider) -> ConnectionView | None:
+    async def _one(self, *where: Any) -> tuple[Connection, str] | None:
+        """The connection row matching `where`, with its workspace's team id."""
         async with self._database.read() as session:
             found = (
                 await session.execute(
                     select(Connection, Workspace.team_id)
                     .join(Workspace, Workspace.id == Connection.workspace_id)
-                    .where(Connection.workspace_id == workspace_id, Connection.provider == provider.value)
+                    .where(*where)
                 )
             ).one_or_none()
-        return None if found is None else ConnectionView.of(found[0], found[1])
+        return None if found is None else (found[0], found[1])
+
+    async def find(self, workspace_id: int, provider: Provider) -> ConnectionView | None:
+        found = await self._one(
+            Connection.workspace_id == workspace_id, Connection.provider == provider.value
+        )
+        return None if found is None else ConnectionView.of(*found)
 
     async def get(self, connection_id: int) -> ConnectionView | None:
-        async with self._database.read() as session:
-            found = (
-                await session.execute(
-                    select(Connection, Workspace.team_id)
-                    .join(Workspace, Workspace.id == Connection.workspace_id)
-                    .where(Connection.id == connection_id)
-                )
-            ).one_or_none()
-        return None if found is None else ConnectionView.of(found[0], found[1])
+        found = await self._one(Connection.id == connection_id)
+        return None if found is None else ConnectionView.of(*found)
 
     async def load(self, workspace_id: int, provider: Provider) -> tuple[ConnectionView, dict[str, Any]]:
         """The connection and its decrypted credentials; NotConnected when there are none."""
-        async with self._database.read() as session:
-            found = (
-                await session.execute(
-                    select(Connection, Workspace.team_id)
-                    .join(Workspace, Workspace.id == Connection.workspace_id)
-                    .where(Connection.workspace_id == workspace_id, Connection.provider == provider.value)
-                )
-            ).one_or_none()
+        found = await self._one(
+            Connection.workspace_id == workspace_id, Connection.provider == provider.value
+        )
         sealed = None if found is None else found[0].credentials
         if found is None or sealed is None:
             raise NotConnected(provider.value)
