@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
-from bot.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH, Runtime
+from bot.runtime import Runtime
+from bot.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
 from handlers import web
 from handlers.slack_http import SlackEndpoint
 from storage.migrate import upgrade_to_head

@@ -24,11 +24,12 @@ from bot.config import Settings
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
+from bot.runtime import Runtime
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests, install_through_browser
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import build_runtime
 from storage.crypto import generate_key, one_time_token
 
 

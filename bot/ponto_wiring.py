@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.domain import Provider
+from bot.runtime import ProviderParts, Runtime
 from bot.services.ponto import CALLBACK_PATH, PontoConfig, PontoGateway, PontoPlugin, PontoTokens
 from bot.services.ponto_consent import PontoConsent
 from bot.services.ponto_sync import PontoSyncer, SyncOptions
-from bot.wiring import ProviderParts, Runtime
 from handlers.ponto_web import PontoWeb
 
 

@@ -14,12 +14,13 @@ import uvicorn
 from bot.asgi import create_app
 from bot.config import Settings
 from bot.domain import Provider
+from bot.runtime import Runtime
 from bot.scheduler import Worker, run_forever
 from bot.services.audit import VerifyReport
 from bot.services.backups import BackupService, DrillReport, Manifest
 from bot.services.keys import rotate_keys
 from bot.services.sync import SyncResult
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import build_runtime
 from storage.rotation import RotationReport
 
 

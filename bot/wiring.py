@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp
@@ -17,36 +15,32 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
-from starlette.routing import BaseRoute
 
 from bot.config import Settings
-from bot.domain import Provider
-from bot.integrations.yuki import CallGate, MemorySessions, YukiClient
+from bot.ponto_wiring import build_ponto
 from bot.render import Renderer
+from bot.runtime import ProviderBuilder, Reports, Runtime
 from bot.scheduler import PeriodicJob
 from bot.services.access import AccessService
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditTrail
 from bot.services.audit_batch import AuditBatcher
 from bot.services.balances import CashService
-from bot.services.cache import ReportCache, build_cache
+from bot.services.cache import build_cache
 from bot.services.call_budget import DailyCallBudget
 from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
 from bot.services.health import HealthService
-from bot.services.plugins import ProviderPlugin
 from bot.services.receivables import ReceivablesService
 from bot.services.sources import WorkspaceCalendar
-from bot.services.sync import Syncer, SyncResult, SyncService
+from bot.services.sync import SyncResult, SyncService
 from bot.services.sync_requests import SyncNowRules, SyncRequests
 from bot.services.usage_watch import UsageWatch
 from bot.services.viewing import ViewGate
 from bot.services.workspaces import WorkspaceService
-from bot.services.yuki import YukiPlugin
-from bot.services.yuki_connect import YukiConnected, YukiConnector
-from bot.services.yuki_sync import YukiSyncer
-from handlers import cashbot, connect, errors, lifecycle, request_context, yuki_web
+from bot.yuki_wiring import build_yuki
+from handlers import cashbot, connect, errors, lifecycle, request_context
 from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
@@ -68,111 +62,9 @@ SLACK_INSTALL_PATH = "/slack/install"
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
 
 
-@dataclass
-class Reports:
-    """What /cash and /overdue run on: the report cache, the services, the gate and the views."""
-
-    cache: ReportCache
-    cash: CashService
-    receivables: ReceivablesService
-    audit: AuditBatcher
-    watch: UsageWatch
-    gate: ViewGate
-    sync_requests: SyncRequests
-    views: FinancialViews
-
-
-@dataclass
-class Runtime:
-    """Everything a running cashbot process holds, built once from Settings."""
-
-    settings: Settings
-    database: Database
-    box: SecretBox
-    renderer: Renderer
-    slack: AsyncApp | None
-    catalog: CommandCatalog
-    router: cashbot.CashbotRouter
-    workspaces: WorkspaceService
-    receipts: EventReceipts
-    health: HealthService
-    links: ConnectLinks
-    connections: ConnectionService
-    alerts: AlertService
-    audit: AuditTrail
-    access: AccessService
-    sync: SyncService
-    notifier: SlackNotifier
-    actors: ActorDirectory
-    reports: Reports
-    plugins: list[ProviderPlugin] = field(default_factory=list)
-    web_routes: list[BaseRoute] = field(default_factory=list)
-    jobs: list[PeriodicJob] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-    async def aclose(self) -> None:
-        await self.reports.cache.aclose()
-        for close in self.closers:  # providers' HTTP clients
-            await close()
-        await self.database.dispose()
-
-
-@dataclass(frozen=True)
-class ProviderParts:
-    """What a provider contributes: its plugin, its syncer, its web routes."""
-
-    plugin: ProviderPlugin
-    syncer: Syncer
-    routes: list[BaseRoute]
-
-
-ProviderBuilder = Callable[[Runtime], ProviderParts]
-
-
 def provider_builders() -> list[ProviderBuilder]:
     """Each provider's builder, in the order they appear in /cashbot status."""
-    from bot.ponto_wiring import build_ponto  # imports this module: import here, not at the top
-
     return [build_ponto, build_yuki]
-
-
-def build_yuki(runtime: Runtime) -> ProviderParts:
-    """Yuki: a client factory sharing one session cache, the call budget, form, plugin, syncer."""
-    settings = runtime.settings
-    sessions = MemorySessions()
-    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget)
-
-    def clients(access_key: str, *, gate: CallGate | None, currency: str = "EUR") -> YukiClient:
-        return YukiClient(
-            settings.yuki_api_url, access_key, gate=gate, sessions=sessions, default_currency=currency
-        )
-
-    connector = YukiConnector(
-        database=runtime.database,
-        links=runtime.links,
-        connections=runtime.connections,
-        budget=budget,
-        audit=runtime.audit,
-        clients=clients,
-    )
-
-    async def first_sync(connected: YukiConnected) -> None:
-        await runtime.sync.run(connected.grant.workspace_id, Provider.YUKI, "connect")
-
-    page = yuki_web.YukiConnectPage(
-        connector,
-        runtime.renderer,
-        runtime.notifier,
-        secure=settings.public_url.startswith("https://"),
-        budget=settings.yuki_daily_call_budget,
-        sync_minutes=settings.sync_interval_minutes,
-        after_connect=first_sync,
-    )
-    return ProviderParts(
-        plugin=YukiPlugin(runtime.database, runtime.connections, budget),
-        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients),
-        routes=page.routes(),
-    )
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
