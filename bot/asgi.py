@@ -59,7 +59,7 @@ def _routes(runtime: Runtime, clock: Callable[[], float]) -> list[BaseRoute]:
     if runtime.slack is None:
         raise ValueError("the web app needs a runtime built with web=True")
     handler = AsyncSlackRequestHandler(runtime.slack)
-    slack_events = SlackEndpoint(handler, runtime.settings.slack_signing_secret or "", clock=clock)
+    slack_events = SlackEndpoint(runtime.slack, runtime.settings.slack_signing_secret or "", clock=clock)
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/healthz", web.healthz, methods=["GET"]),
@@ -77,7 +77,20 @@ def _routes(runtime: Runtime, clock: Callable[[], float]) -> list[BaseRoute]:
 class AccessLog:
     """Logs method, path (never the query: one-time tokens live there), status and duration."""
 
-    KNOWN_PREFIXES = ("/slack/", "/connect/", "/oauth/", "/healthz", "/readyz", "/metrics")
+    # Labels come from this list only: a label per arbitrary path would let anyone grow /metrics.
+    KNOWN_ROUTES = frozenset(
+        {
+            "/slack/events",
+            "/slack/install",
+            "/slack/oauth_redirect",
+            "/connect/ponto",
+            "/connect/yuki",
+            "/oauth/ponto/callback",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        }
+    )
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -101,7 +114,7 @@ class AccessLog:
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         path = scope.get("path", "")
-        route = path if path.startswith(self.KNOWN_PREFIXES) else "other"
+        route = path if path in self.KNOWN_ROUTES else "other"
         metrics.HTTP_REQUESTS.labels(route=route, status=str(status)).observe(elapsed)
         level = _log_level(status, elapsed)
         if log.isEnabledFor(level):

@@ -262,7 +262,7 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
     request_context.register(slack, runtime.workspaces, runtime.receipts, runtime.actors)
     # Bolt tries listeners in the order they were added: the busiest commands go first.
     _register_reports(runtime, slack)
-    lifecycle.register(slack, runtime.workspaces)
+    lifecycle.register(slack, runtime.workspaces, runtime.receipts)
     connect.ConnectCommands(
         plugins=runtime.plugins,
         links=runtime.links,

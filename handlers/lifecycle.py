@@ -1,4 +1,4 @@
-"""Slack events about the app itself: uninstall and token revocation."""
+"""Slack events about the app itself: uninstall and token revocation, each handled once."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.services.events import EventReceipts
 from bot.services.workspaces import WorkspaceService
 
 
-def register(app: AsyncApp, workspaces: WorkspaceService) -> None:
-    """Wire the uninstall and revocation listeners (retries are filtered by request_context)."""
+def register(app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipts) -> None:
+    """Wire the uninstall and revocation listeners.
+
+    Each records its event as handled only after its effect is committed: a failure answers 5xx
+    and Slack's retry runs it again (the effects are idempotent), while a retry of an event that
+    succeeded is answered by request_context without running anything.
+    """
 
     @app.event("app_uninstalled")
     async def on_uninstalled(body: dict[str, Any]) -> None:
         await workspaces.uninstalled(str(body.get("team_id") or ""))
+        await _handled(receipts, body)
 
     @app.event("tokens_revoked")
     async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -24,3 +31,9 @@ def register(app: AsyncApp, workspaces: WorkspaceService) -> None:
             user_ids=list(tokens.get("oauth") or []),
             bot_revoked=bool(tokens.get("bot")),
         )
+        await _handled(receipts, body)
+
+
+async def _handled(receipts: EventReceipts, body: dict[str, Any]) -> None:
+    if body.get("event_id"):
+        await receipts.remember(str(body["event_id"]))

@@ -2,7 +2,8 @@
 
 Bolt builds the keyword arguments of each middleware on every request, so the jobs are done in
 one middleware rather than three:
-- an Events API delivery seen before (Slack retries) is answered 200 at once, with no effect;
+- an Events API delivery already handled (Slack retries) is answered 200 at once, with no effect
+  (listeners record an event as handled once they succeeded: `handlers.lifecycle`);
 - a request from a person (command, button, modal) gets `context["workspace_id"]` and
   `context["actor"]` (admin flag, locale, timezone; users.info, cached). A database outage is
   left to the listeners, which answer "temporarily unavailable".
@@ -37,7 +38,7 @@ def register(
     ) -> Any:
         if body.get("type") == "event_callback":
             event_id = body.get("event_id")
-            if event_id and not await receipts.first_delivery(str(event_id)):
+            if event_id and await receipts.handled(str(event_id)):
                 log.info("slack.event_duplicate", extra={"event_id": event_id})
                 return BoltResponse(status=200, body="")
             return await next()

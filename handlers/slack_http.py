@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,22 +30,23 @@ class SlackEndpoint:
 
     def __init__(
         self,
-        handler: AsyncSlackRequestHandler,
+        app: AsyncApp,
         signing_secret: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._handler = handler
+        self._app = app
         self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
 
     async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await _read_capped(request)
+        if body is None:
             return _refuse("too_large", 413)
         if not self._signed_by_slack(body, request):
             return _refuse("bad_signature", 401)
         if not _well_formed(body, request.headers.get("content-type", "")):
             return _refuse("malformed", 400)
-        return await self._handler.handle(request)
+        answer = await self._app.async_dispatch(to_async_bolt_request(request, body))
+        return to_starlette_response(answer)
 
     def _signed_by_slack(self, body: bytes, request: Request) -> bool:
         try:
@@ -61,6 +63,19 @@ class _Clock(Clock):
 
     def now(self) -> float:
         return self._now()
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY_BYTES (checked as it arrives: nobody can make us buffer more)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
 
 
 def _refuse(reason: str, status: int) -> Response:

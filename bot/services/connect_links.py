@@ -58,7 +58,7 @@ class ConnectLinks:
                     ConnectLink.used_at.is_(None),
                     ConnectLink.revoked_at.is_(None),
                 )
-                .values(revoked_at=now)
+                .values(revoked_at=now, pending_secret=None)
             )
             session.add(
                 ConnectLink(
@@ -140,7 +140,11 @@ class ConnectLinks:
             stored = (
                 await session.execute(select(ConnectLink.csrf_hash).where(ConnectLink.id == link_id))
             ).scalar_one_or_none()
-        return bool(csrf) and stored is not None and hmac.compare_digest(token_hash(csrf or ""), stored)
+        return (
+            bool(csrf)
+            and stored is not None
+            and hmac.compare_digest(token_hash(csrf or "").encode(), stored.encode())
+        )
 
     def _check_usable(self, link: ConnectLink) -> None:
         if link.used_at is not None:

@@ -1,4 +1,8 @@
-"""Remembers which Slack event ids were handled, so a retried delivery has no second effect."""
+"""Remembers which Slack event ids were handled, so a retried delivery has no second effect.
+
+An event is remembered only once its listener succeeded: a listener that failed answers 5xx,
+Slack delivers the event again, and that retry must run the listener, not be waved through.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,19 @@ class EventReceipts:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def first_delivery(self, event_id: str) -> bool:
-        """Record the event; False when it was seen before."""
+    async def handled(self, event_id: str) -> bool:
+        """True when this event's listener already succeeded."""
+        async with self._database.read() as session:
+            found = await session.get(SlackEventReceipt, event_id[:64])
+        return found is not None
+
+    async def remember(self, event_id: str) -> None:
+        """Record that the event was handled (a concurrent duplicate recording it first is fine)."""
         try:
             async with self._database.write() as session:
                 session.add(SlackEventReceipt(event_id=event_id[:64], received_at=utcnow()))
         except IntegrityError:
-            return False
-        return True
+            pass
 
     async def prune(self, now: dt.datetime | None = None) -> None:
         cutoff = (now or utcnow()) - RETENTION

@@ -27,6 +27,7 @@ from bot.integrations.ponto import (
     http_client,
 )
 from bot.services.alerts import AlertService
+from bot.services.balances import mask_reference
 from bot.services.connections import ConnectionService, ConnectionView
 from bot.services.plugins import DisconnectResult
 from bot.services.ponto_tokens import TokenManager
@@ -209,7 +210,9 @@ def status_lines(accounts: list[AccountSummary], now: dt.datetime) -> list[str]:
     stored = sum(account.transactions for account in accounts)
     lines = [f"{len(accounts)} bank accounts at {', '.join(banks)}; {stored:,} transactions stored."]
     for account in accounts:
-        name = f"{account.bank_name or 'Bank'} {account.reference or account.description or ''}".strip()
+        # /cashbot status is open to every member: never a full account number there.
+        shown = mask_reference(account.reference, None) if account.reference else account.description or ""
+        name = f"{account.bank_name or 'Bank'} {shown}".strip()
         expires = account.authorization_expires_at
         if expires is not None and expires <= now:
             lines.append(f"{name}: the bank consent has expired; renew it in Ponto.")

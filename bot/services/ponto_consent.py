@@ -148,7 +148,7 @@ class PontoConsent:
             return await self._refused(claimed, None)
         if claimed.refusal is not None:
             return await self._refused(claimed.refusal, claimed)
-        if not browser_state or not hmac.compare_digest(browser_state, state):
+        if not browser_state or not hmac.compare_digest(browser_state.encode(), state.encode()):
             return await self._refused("foreign_state", claimed)
         if error:
             return await self._refused(

@@ -100,7 +100,11 @@ class YukiConnector:
     async def check(self, token: str, csrf: str | None, cookie: str | None) -> LinkGrant:
         """The link is still good and the post carries the form's token, in field and cookie."""
         grant = await self._links.peek(token, YUKI)
-        paired = bool(csrf) and bool(cookie) and hmac.compare_digest(csrf or "", cookie or "")
+        paired = (
+            bool(csrf)
+            and bool(cookie)
+            and hmac.compare_digest((csrf or "").encode(), (cookie or "").encode())
+        )
         if not paired or not await self._links.check_csrf(grant.link_id, csrf):
             await self._fail(grant, "csrf")
             raise CsrfRejected(

@@ -131,3 +131,20 @@ async def test_url_verification_and_ssl_check_are_answered(bot: BotUnderTest) ->
         and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in challenge.text
     )
     assert ssl_check.status_code == 200
+
+
+async def test_an_oversized_body_is_refused_without_being_buffered(bot: BotUnderTest) -> None:
+    import httpx
+
+    async def endless():  # type: ignore[no-untyped-def]
+        for _ in range(2048):
+            yield b"x" * 1024  # 2 MiB in all, streamed without a Content-Length
+
+    async with httpx.AsyncClient() as client:
+        streamed = await client.post(
+            bot.slack.events_url, content=endless(), headers={"content-type": "text/plain"}
+        )
+        declared = await client.post(bot.slack.events_url, content=b"x" * (1024 * 1024 + 1))
+
+    assert streamed.status_code == 413
+    assert declared.status_code == 413

@@ -151,3 +151,51 @@ async def test_expired_state_is_refused(multi_bot: BotUnderTest) -> None:
 
     assert late.status_code >= 400
     assert multi_bot.sim.calls_to("oauth.v2.access") == []
+
+
+async def test_an_uninstall_that_failed_is_done_when_slack_retries(multi_bot: BotUnderTest) -> None:
+    """A failed listener answers 5xx; Slack's retry of the same event_id must run it, not skip it."""
+    await install(multi_bot)
+    database = multi_bot.runtime.database
+    await _break_uninstalls(database)
+
+    first = await multi_bot.slack.event({"type": "app_uninstalled"}, event_id="EvUNINSTALL1")
+    await _repair_uninstalls(database)
+    retried = await multi_bot.slack.event({"type": "app_uninstalled"}, event_id="EvUNINSTALL1", retry_num=1)
+    again = await multi_bot.slack.event({"type": "app_uninstalled"}, event_id="EvUNINSTALL1", retry_num=2)
+
+    assert first.status_code >= 500
+    assert (retried.status_code, again.status_code) == (200, 200)
+    async with database.read() as session:
+        tokens = (await session.execute(select(func.count()).select_from(SlackInstallation))).scalar()
+        workspace = (await session.execute(select(Workspace))).scalar_one()
+    assert tokens == 0 and workspace.uninstalled_at is not None
+
+
+async def _break_uninstalls(database: Database) -> None:
+    """A fault injected in the database: marking a workspace uninstalled fails."""
+    statements = (
+        [
+            "CREATE TRIGGER fail_uninstall BEFORE UPDATE OF uninstalled_at ON workspace "
+            "WHEN NEW.uninstalled_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        ]
+        if database.is_sqlite
+        else [
+            "CREATE FUNCTION fail_uninstall() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            "CREATE TRIGGER fail_uninstall BEFORE UPDATE ON workspace FOR EACH ROW "
+            "WHEN (NEW.uninstalled_at IS NOT NULL) EXECUTE FUNCTION fail_uninstall()",
+        ]
+    )
+    async with database.engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(text(statement))
+
+
+async def _repair_uninstalls(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            await connection.execute(text("DROP TRIGGER fail_uninstall"))
+        else:
+            await connection.execute(text("DROP TRIGGER fail_uninstall ON workspace"))
+            await connection.execute(text("DROP FUNCTION fail_uninstall()"))
