@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any, cast
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 # admin flag and locale. Uninstall and revocation events need no scope.
 BOT_SCOPES = ("commands", "chat:write", "users:read")
 SLACK_INSTALL_PATH = "/slack/install"
+UNINSTALL_REVOKE_SECONDS = 1.5
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
 
 
@@ -234,11 +236,29 @@ def build_reports(
 def _forget_on_uninstall(runtime: Runtime) -> None:
     """An uninstalled workspace leaves nothing behind in this process's caches either."""
 
+    async def revoke(workspace_id: int) -> None:
+        # Revoke every grant at its provider (Ponto's refresh token) before the purge deletes it.
+        # Bounded: Slack waits 3 s for this event; a grant that could not be revoked is logged.
+        for plugin in runtime.plugins:
+            try:
+                async with asyncio.timeout(UNINSTALL_REVOKE_SECONDS):
+                    await plugin.disconnect(workspace_id)
+            except Exception as error:  # the purge must happen whatever a provider does
+                log.warning(
+                    "uninstall.revoke_failed",
+                    extra={
+                        "provider": plugin.provider.value,
+                        "workspace_id": workspace_id,
+                        "error": type(error).__name__,
+                    },
+                )
+
     async def forget(workspace_id: int, team_id: str) -> None:
         await runtime.reports.cache.invalidate(str(workspace_id))
         runtime.access.forget(workspace_id)
         runtime.actors.forget(team_id)
 
+    runtime.workspaces.on_uninstalling(revoke)
     runtime.workspaces.on_uninstalled(forget)
 
 

@@ -217,8 +217,13 @@ class ConnectionService:
         *,
         error_code: str | None = None,
         error_message: str | None = None,
-    ) -> None:
-        """Set the state; with an error, also record it and count a consecutive failure."""
+        only_version: int | None = None,
+    ) -> bool:
+        """Set the state; with an error, also record it and count a consecutive failure.
+
+        With `only_version`, nothing changes if the credentials were replaced since (a reconnect).
+        True when the connection was changed.
+        """
         values: dict[str, Any] = {"state": state.value, "last_attempt_at": self._now()}
         if error_code is not None:
             values |= {
@@ -227,13 +232,13 @@ class ConnectionService:
                 "last_error_message": (error_message or "")[:500],
                 "consecutive_failures": Connection.consecutive_failures + 1,
             }
+        where = [Connection.id == connection_id, Connection.state != ConnectionState.DISCONNECTED.value]
+        if only_version is not None:
+            where.append(Connection.version == only_version)
         async with self._database.write() as session:
             # A sync that fails after a concurrent disconnect must not bring the connection back.
-            await session.execute(
-                update(Connection)
-                .where(Connection.id == connection_id, Connection.state != ConnectionState.DISCONNECTED.value)
-                .values(values)
-            )
+            result = await session.execute(update(Connection).where(*where).values(values))
+        return affected_rows(result) == 1
 
     async def record_success(self, connection_id: int) -> None:
         now = self._now()

@@ -131,6 +131,10 @@ class PontoTokens:
                 connection, self._connections, self._alerts, self._gateway.oauth(), clock=self._clock
             )
             self._managers[connection.id] = manager
+        else:
+            # A disconnect or a reconnect (perhaps to another organisation) bumped the version:
+            # the token this process cached belongs to what was there before.
+            manager.forget_unless(connection.version)
         return manager
 
     def client(self, connection: ConnectionView) -> PontoClient:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import delete, select, update
 
 from bot.domain import Provider
-from bot.errors import ProviderError, SecretUnreadable
+from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.integrations.ponto import TokenSet, UserInfo, new_code_verifier
 from bot.services.alerts import AlertService
 from bot.services.audit import AuditTrail
@@ -204,6 +204,7 @@ class PontoConsent:
             return replace(owner, refusal="unreadable_state")
 
     async def _connected(self, claimed: _Claimed, tokens: TokenSet, info: UserInfo) -> ConsentResult:
+        replaced = await self._stored_refresh_token(claimed.workspace_id)
         await self._connections.save(
             claimed.workspace_id,
             Provider.PONTO,
@@ -219,6 +220,8 @@ class PontoConsent:
             scope_key=info.organization_id,
             token_expires_at=tokens.expires_at,
         )
+        if replaced and replaced != tokens.refresh_token:
+            await self._revoke_replaced(replaced)  # a reconnect leaves no older grant alive at Ponto
         await self._alerts.resolve(claimed.workspace_id, REAUTH_ALERT)
         await self._audit.record(
             team_id=claimed.team_id,
@@ -236,6 +239,20 @@ class PontoConsent:
             claimed.user_id,
             info.name,
         )
+
+    async def _stored_refresh_token(self, workspace_id: int) -> str | None:
+        try:
+            _, credentials = await self._connections.load(workspace_id, Provider.PONTO)
+        except (NotConnected, SecretUnreadable):
+            return None
+        token = credentials.get("refresh_token")
+        return token if isinstance(token, str) else None
+
+    async def _revoke_replaced(self, refresh_token: str) -> None:
+        try:
+            await self._gateway.oauth().revoke(refresh_token)
+        except ProviderError as error:
+            log.warning("ponto.revoke_failed", extra={"code": error.code, "request_id": error.request_id})
 
     async def _refused(self, code: str, claimed: _Claimed | None, cause: str | None = None) -> ConsentResult:
         log.warning("ponto.consent_refused", extra={"reason": code, "cause": (cause or "")[:64]})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import ConnectionState, Provider
-from bot.errors import ProviderUnavailable, ReauthRequired
+from bot.errors import ProviderError, ProviderUnavailable, ReauthRequired, StorageUnavailable
 from bot.integrations.ponto import PontoOAuth
 from bot.services.alerts import AlertService
 from bot.services.connections import ConnectionService, ConnectionView
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 LEEWAY = dt.timedelta(seconds=60)
 LOCK_TTL = dt.timedelta(seconds=45)  # longer than a token call may take (see PontoGateway's policy)
 WAIT_STEP = 0.05
+STORE_ATTEMPTS = 4
 REAUTH_ALERT = "ponto:reauth"
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -87,6 +88,11 @@ class TokenManager:
             self._cached = stored
             return stored.access_token
 
+    def forget_unless(self, version: int) -> None:
+        """Drop the cached token unless it was read at this connection version."""
+        if self._cached is not None and self._cached.version != version:
+            self._cached = None
+
     async def token_rejected(self, token: str) -> None:
         """The API refused `token` (401): forget it; the next call re-reads or refreshes."""
         async with self._local:
@@ -128,7 +134,11 @@ class TokenManager:
             current = await self._read()
             if current.access_token != rejected and self._valid(current):
                 return current  # refreshed by someone between our read and our claim
-            tokens = await self._oauth.refresh(current.credentials["refresh_token"])
+            try:
+                tokens = await self._oauth.refresh(current.credentials["refresh_token"])
+            except ReauthRequired as error:
+                await self._needs_reauth(error, current.version)
+                raise
             self.refreshes += 1
             credentials = {
                 **current.credentials,
@@ -136,30 +146,58 @@ class TokenManager:
                 "refresh_token": tokens.refresh_token,
                 "scope": tokens.scope or current.credentials.get("scope"),
             }
-            swapped = await self._connections.swap_credentials(
-                self._connection.id, current.version, credentials, token_expires_at=tokens.expires_at
-            )
-        except ReauthRequired as error:
-            await self._needs_reauth(error)
-            raise
+            swapped = await self._store_rotated(current.version, credentials, tokens.expires_at)
         finally:
             await self._connections.release_refresh(self._connection.id, self._owner)
         if swapped is None:
             # Someone replaced the credentials while we held the lock (a reconnect, a disconnect):
-            # theirs win; ours are dropped. Never store over a newer version.
+            # theirs win; ours are dropped (and revoked, so no grant is left behind).
             log.warning("ponto.token_swap_lost", extra={"connection_id": self._connection.id})
+            await self._revoke_quietly(tokens.refresh_token)
             return await self._read()
         log.info(
             "ponto.token_refreshed", extra={"connection_id": self._connection.id, "version": swapped.version}
         )
         return _Stored(swapped.version, tokens.access_token, tokens.expires_at, credentials)
 
-    async def _needs_reauth(self, error: ReauthRequired) -> None:
-        """The grant is gone: the connection waits for a person, and the workspace hears about it."""
+    async def _store_rotated(
+        self, version: int, credentials: dict[str, Any], expires_at: dt.datetime | None
+    ) -> ConnectionView | None:
+        """Save the rotated pair. Ponto has already spent the old refresh token, so a database blip
+        here would strand the grant: try a few times before giving up."""
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                return await self._connections.swap_credentials(
+                    self._connection.id, version, credentials, token_expires_at=expires_at
+                )
+            except StorageUnavailable:
+                if attempt == STORE_ATTEMPTS - 1:
+                    log.error("ponto.rotated_token_not_stored", extra={"connection_id": self._connection.id})
+                    raise
+                await self._sleep(0.2 * 2**attempt)
+        return None  # pragma: no cover - the loop returns or raises
+
+    async def _revoke_quietly(self, refresh_token: str) -> None:
+        try:
+            await self._oauth.revoke(refresh_token)
+        except ProviderError as error:
+            log.warning("ponto.revoke_failed", extra={"code": error.code, "request_id": error.request_id})
+
+    async def _needs_reauth(self, error: ReauthRequired, version: int) -> None:
+        """The grant is gone: the connection waits for a person, and the workspace hears about it.
+
+        Only for the credentials that failed: if an admin reconnected meanwhile, nothing changes.
+        """
         code = error.code or "invalid_grant"
-        await self._connections.mark(
-            self._connection.id, ConnectionState.NEEDS_REAUTH, error_code=code, error_message=str(error)
+        marked = await self._connections.mark(
+            self._connection.id,
+            ConnectionState.NEEDS_REAUTH,
+            error_code=code,
+            error_message=str(error),
+            only_version=version,
         )
+        if not marked:
+            return
         await self._alerts.raise_alert(
             self._connection.workspace_id,
             kind="reauth_required",

@@ -247,9 +247,17 @@ class SyncService:
     ) -> None:
         provider = connection.provider.value
         if isinstance(error, ReauthRequired):
-            await self._connections.mark(
-                connection.id, ConnectionState.NEEDS_REAUTH, error_code=code, error_message=message
+            # Only if the credentials that failed are still the stored ones (not reconnected meanwhile;
+            # a Ponto refresh during the run has already marked the connection itself).
+            marked = await self._connections.mark(
+                connection.id,
+                ConnectionState.NEEDS_REAUTH,
+                error_code=code,
+                error_message=message,
+                only_version=connection.version,
             )
+            if not marked:
+                return
             await self._alerts.raise_alert(
                 connection.workspace_id,
                 kind="reauth_required",

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from storage.database import Database
-from storage.workspaces import delete_slack_tokens, ensure_workspace, forget_workspace
+from storage.workspaces import delete_slack_tokens, ensure_workspace, find_workspace, forget_workspace
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,14 @@ class WorkspaceService:
         self._default_timezone = default_timezone
         self._known: dict[str, int] = {}
         self._forgotten: list[Callable[[int, str], Awaitable[None]]] = []
+        self._leaving: list[Callable[[int], Awaitable[None]]] = []
+
+    def on_uninstalling(self, listener: Callable[[int], Awaitable[None]]) -> None:
+        """Call `listener(workspace_id)` before an uninstall purge (to revoke grants at providers).
+
+        Listeners must not raise; the purge happens whatever they manage.
+        """
+        self._leaving.append(listener)
 
     def on_uninstalled(self, listener: Callable[[int, str], Awaitable[None]]) -> None:
         """Call `listener(workspace_id, team_id)` after an uninstall purge (to drop caches)."""
@@ -38,12 +46,17 @@ class WorkspaceService:
     async def uninstalled(self, team_id: str) -> None:
         """The app was removed: delete tokens, credentials and financial data (idempotent)."""
         self._known.pop(team_id, None)
+        async with self._database.read() as session:
+            workspace = await find_workspace(session, team_id)
+        if workspace is not None and workspace.uninstalled_at is None:
+            for revoke in self._leaving:
+                await revoke(workspace.id)
         async with self._database.write() as session:
             workspace_id = await forget_workspace(session, team_id)
         log.info("workspace.forgotten", extra={"team_id": team_id, "known": workspace_id is not None})
         if workspace_id is not None:
-            for listener in self._forgotten:
-                await listener(workspace_id, team_id)
+            for forget in self._forgotten:
+                await forget(workspace_id, team_id)
 
     async def tokens_revoked(self, team_id: str, user_ids: list[str], bot_revoked: bool) -> None:
         """Some tokens were revoked; a revoked bot token means the workspace is gone for us."""

@@ -147,8 +147,12 @@ async def test_sync_now_brings_new_bookings_and_replaces_the_message(
     assert "Synced just now at your request: Ponto ✓ · Yuki ✓" in fresh
 
 
-async def test_uninstall_leaves_no_financial_data_or_secret_behind(both: BotUnderTest) -> None:
-    """After app_uninstalled every workspace-scoped row is gone; the audit trail stays, intact."""
+async def test_uninstall_leaves_no_financial_data_or_secret_behind(
+    both: BotUnderTest,
+    ponto_sim: PontoSimulator,  # noqa: F811
+) -> None:
+    """After app_uninstalled the Ponto grant is revoked at Ponto, every workspace-scoped row is
+    gone, and the audit trail stays, intact."""
     from storage.models import BankTransaction, Base
 
     assert "Cash position" in (await both.slack.command("/cash")).text
@@ -176,6 +180,8 @@ async def test_uninstall_leaves_no_financial_data_or_secret_behind(both: BotUnde
         leftovers["bank_transaction"] = await _count_for(session, BankTransaction.__table__)
         audit_rows = await _count_for(session, Base.metadata.tables["audit_event"])
     assert {name: n for name, n in leftovers.items() if n} == {}
+    assert ponto_sim.revoked_tokens, "the bank-data grant is revoked at Ponto, not only forgotten"
+    assert ponto_sim.live_refresh_tokens() == []
     assert audit_rows > 0 and (await both.runtime.audit.verify()).ok
 
 

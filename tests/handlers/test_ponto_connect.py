@@ -282,3 +282,17 @@ async def test_connecting_starts_the_first_sync_and_status_shows_the_banks(
         in status
     )
     assert "Cashbot Demo BV" in status
+
+
+async def test_reconnecting_revokes_the_grant_it_replaces(
+    bot: BotUnderTest, browser: httpx.AsyncClient, ponto_sim: PontoSimulator
+) -> None:
+    await connected(bot, browser)
+    first = ponto_sim.live_refresh_tokens()
+
+    callback = await consent(browser, await connect_link(bot))
+    page = await browser.get(callback)
+
+    assert "Ponto is connected" in page.text
+    assert ponto_sim.revoked_tokens == first, "the replaced grant does not stay alive at Ponto"
+    assert len(ponto_sim.live_refresh_tokens()) == 1

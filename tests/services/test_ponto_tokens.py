@@ -148,3 +148,14 @@ async def test_a_disconnected_connection_gives_no_token(world: PontoWorld) -> No
     with pytest.raises(NotConnected):
         await tokens.access_token()
     assert world.sim.refreshes == 0
+
+
+async def test_a_token_cached_before_a_disconnect_is_not_used_after_it(world: PontoWorld) -> None:
+    cached = await world.tokens.for_connection(await world.connection()).access_token()
+    await world.connections.disconnect(world.workspace_id, Provider.PONTO)
+
+    tokens = world.tokens.for_connection(await world.connection())  # as the next sync run asks
+
+    with pytest.raises(NotConnected):
+        await tokens.access_token()
+    assert cached
