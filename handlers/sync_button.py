@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.domain import Actor
+from bot.errors import UserError
 from bot.render import Renderer
 from bot.services.balances import CashService
 from bot.services.sync_requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
@@ -62,10 +63,19 @@ class SyncButton:
     async def _enqueue(self, actor: Actor, workspace_id: int | None, body: dict[str, Any]) -> Reply:
         workspace_id = workspace_id or await self._workspaces.workspace_id(actor.team_id)
         channel_id = channel_of(body)
-        admission = await self._gate.admit(actor, workspace_id, channel_id, "/cash sync")
+        # A click on a public /cash answer would replace it publicly: that needs the channel to
+        # allow public answers today, not when the message was first posted.
+        admission = await self._gate.admit(
+            actor, workspace_id, channel_id, "/cash sync", wants_public=not is_ephemeral(body)
+        )
         if not admission.allowed:
             return Reply(
                 self._renderer.message("access_refused.json.j2", managers=admission.managers, manage=False)
+            )
+        if admission.public_refused:
+            raise UserError(
+                "This channel no longer allows public cashbot answers, so this message cannot be "
+                "refreshed here. Type `/cash` for an answer only you see."
             )
         ask = SyncAsk(
             workspace_id=workspace_id,
@@ -73,7 +83,7 @@ class SyncButton:
             channel_id=channel_id,
             response_url=body.get("response_url"),
             locale=actor.locale,
-            in_channel=not is_ephemeral(body),
+            in_channel=admission.public,
         )
         result = await self._requests.request(ask)
         await self._audit.record(

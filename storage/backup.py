@@ -79,7 +79,7 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dst = sqlite3.connect(partial)
     try:
-        src.backup(dst, pages=1024, sleep=0.01)
+        src.backup(dst)  # one step: a stepped copy restarts whenever someone writes, forever on a busy bot
         dst.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
     finally:
         dst.close()

@@ -90,6 +90,7 @@ class SlackRequests:
         user_id: str = "U0ADMIN",
         channel_id: str = "C0FINANCE",
         message_ts: str = "1700000000.000100",
+        ephemeral: bool = True,
     ) -> str:
         payload = {
             "type": "block_actions",
@@ -101,7 +102,7 @@ class SlackRequests:
                 "type": "message",
                 "message_ts": message_ts,
                 "channel_id": channel_id,
-                "is_ephemeral": True,
+                "is_ephemeral": ephemeral,
             },
             "trigger_id": f"{int(time.time())}.trigger.{uuid.uuid4().hex[:8]}",
             "channel": {"id": channel_id, "name": "finance"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -121,22 +122,35 @@ class SyncService:
             return SyncResult(workspace_id, provider, "not_connected")
         if connection.state == ConnectionState.NEEDS_REAUTH:
             return SyncResult(workspace_id, provider, "needs_reauth", error_code=connection.last_error_code)
-        lease = f"sync:{connection.id}"
-        if not await acquire_or_renew(self._database, lease, self._owner, self._lease_ttl):
+        # Each run holds the lease under its own name: a second run in this very process (the
+        # hourly job and a "Sync now", say) must be turned away just like one in another process.
+        lease, owner = f"sync:{connection.id}", f"{self._owner}:{uuid.uuid4().hex[:8]}"
+        if not await acquire_or_renew(self._database, lease, owner, self._lease_ttl):
             return SyncResult(workspace_id, provider, "already_running")
+        keeper = asyncio.create_task(self._keep_lease(lease, owner))
         try:
-            return await self._run_locked(connection, syncer, trigger, lease)
+            return await self._run_locked(connection, syncer, trigger, lease, owner)
         finally:
-            await release(self._database, lease, self._owner)
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await release(self._database, lease, owner)
+
+    async def _keep_lease(self, lease: str, owner: str) -> None:
+        """Renew the lease while the run lasts (a first backfill can take minutes)."""
+        while True:
+            await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
+            with contextlib.suppress(StorageUnavailable):
+                await acquire_or_renew(self._database, lease, owner, self._lease_ttl)
 
     async def _run_locked(
-        self, connection: ConnectionView, syncer: Syncer, trigger: str, lease: str
+        self, connection: ConnectionView, syncer: Syncer, trigger: str, lease: str, owner: str
     ) -> SyncResult:
         await self._close_interrupted(connection.id)
         run = await self._start(connection, trigger)
 
         async def heartbeat() -> None:
-            await acquire_or_renew(self._database, lease, self._owner, self._lease_ttl)
+            await acquire_or_renew(self._database, lease, owner, self._lease_ttl)
 
         run.heartbeat = heartbeat
         try:

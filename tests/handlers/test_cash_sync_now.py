@@ -164,3 +164,16 @@ async def test_a_request_nobody_ran_in_time_expires(syncing) -> None:  # type: i
     async with bot.runtime.database.read() as session:
         row = (await session.execute(select(SyncRequest))).scalar_one()
     assert (row.outcome, row.response_url, syncers[Provider.PONTO].runs) == ("expired", None, 0)
+
+
+async def test_a_public_answer_is_not_refreshed_where_public_answers_are_no_longer_allowed(
+    syncing,  # type: ignore[no-untyped-def]
+) -> None:
+    bot, _ = syncing
+
+    await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN", ephemeral=False)
+
+    (answer,) = await bot.sim.wait_for_response(1)
+    assert "no longer allows public" in blocks_to_text(answer.params)
+    async with bot.runtime.database.read() as session:
+        assert (await session.execute(select(SyncRequest))).scalars().all() == []

@@ -179,3 +179,39 @@ async def test_run_all_covers_every_active_connection(world) -> None:  # type: i
 
     assert [(r.workspace_id, r.outcome) for r in results] == [(workspace_id, "success")]
     assert none_for_other_team == []
+
+
+async def test_a_second_run_in_the_same_process_is_turned_away(world) -> None:  # type: ignore[no-untyped-def]
+    """The hourly job and a "Sync now" share one SyncService: they must not sync one connection twice."""
+    database, connections, alerts, workspace_id = world
+    syncer = ScriptedSyncer(fetched(1), fetched(1))
+    syncer.release.clear()
+    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+
+    first = asyncio.create_task(service.run(workspace_id, Provider.PONTO, "schedule"))
+    await syncer.started.wait()
+    second = await service.run(workspace_id, Provider.PONTO, "button")
+    syncer.release.set()
+
+    assert second.outcome == "already_running"
+    assert (await first).outcome == "success"
+    assert [r.outcome for r in await runs(database)] == ["success"]
+
+
+async def test_a_long_run_keeps_its_lease(world) -> None:  # type: ignore[no-untyped-def]
+    database, connections, alerts, workspace_id = world
+    syncer = ScriptedSyncer(fetched(1), fetched(1))
+    syncer.release.clear()
+    service = SyncService(
+        database, connections, alerts, {Provider.PONTO: syncer}, lease_ttl=dt.timedelta(seconds=0.3)
+    )
+    other_process = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+
+    first = asyncio.create_task(service.run(workspace_id, Provider.PONTO))
+    await syncer.started.wait()
+    await asyncio.sleep(0.8)  # well past the lease's 0.3 s: only renewal keeps it
+    second = await other_process.run(workspace_id, Provider.PONTO)
+    syncer.release.set()
+
+    assert second.outcome == "already_running"
+    assert (await first).outcome == "success"
