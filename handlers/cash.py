@@ -70,7 +70,9 @@ class CashCommand:
             admission,
             {"accounts": len(position.accounts), "currencies": [t.currency for t in position.totals]},
         )
-        message = self._views.cash(position, actor.locale, public_refused=admission.public_refused)
+        message = self._views.cash(
+            position, actor.locale, workspace_id=workspace_id, public_refused=admission.public_refused
+        )
         return self._views.reply(message, admission)
 
 

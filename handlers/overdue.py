@@ -98,5 +98,7 @@ class OverdueCommand:
         await self._gate.overdue_page_viewed(
             admission, query.filter_key, page.page, page.pages, page.summary.invoices
         )
-        message = self._views.overdue(page, actor.locale, public_refused=admission.public_refused)
+        message = self._views.overdue(
+            page, actor.locale, workspace_id=workspace_id, public_refused=admission.public_refused
+        )
         return self._views.reply(message, admission)

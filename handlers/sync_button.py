@@ -127,7 +127,12 @@ class SyncFollowUp:
             + ("✓" if r.outcome in ("success", "partial") else f"failed ({r.error_code or r.outcome})")
             for r in done.results
         )
-        message = self._views.cash(position, done.locale, note=f"Synced just now at your request: {outcomes}")
+        message = self._views.cash(
+            position,
+            done.locale,
+            workspace_id=done.workspace_id,
+            note=f"Synced just now at your request: {outcomes}",
+        )
         await self._audit.record(
             team_id=done.team_id,
             actor=done.user_id or "unknown",

@@ -61,12 +61,13 @@ class FinancialViews:
         position: CashPosition,
         locale: str | None,
         *,
+        workspace_id: int,
         public_refused: bool = False,
         note: str | None = None,
     ) -> Message:
         shown = position.accounts[: self._max_accounts]
         return self._cached(
-            ("cash", position.stamp, locale, public_refused, note),
+            ("cash", workspace_id, position.stamp, locale, public_refused, note),
             lambda now: self.renderer.message(
                 "cash.json.j2",
                 p=position,
@@ -80,9 +81,11 @@ class FinancialViews:
             ),
         )
 
-    def overdue(self, page: OverduePage, locale: str | None, *, public_refused: bool = False) -> Message:
+    def overdue(
+        self, page: OverduePage, locale: str | None, *, workspace_id: int, public_refused: bool = False
+    ) -> Message:
         return self._cached(
-            ("overdue", page.stamp, locale, public_refused),
+            ("overdue", workspace_id, page.stamp, locale, public_refused),
             lambda now: self.renderer.message(
                 "overdue.json.j2", r=page, loc=locale, now=now, public_refused=public_refused
             ),

@@ -140,7 +140,9 @@ async def ledger_totals(session: AsyncSession, workspace_id: int) -> list[Ledger
             func.max(LedgerBalance.balance_date),
             func.max(LedgerBalance.fetched_at),
         )
-        .where(LedgerBalance.workspace_id == workspace_id)
+        .join(Connection, Connection.id == LedgerBalance.connection_id)
+        # The books of a disconnected Yuki are frozen: comparing today's bank with them misleads.
+        .where(LedgerBalance.workspace_id == workspace_id, Connection.state != "disconnected")
         .group_by(LedgerBalance.currency)
         .order_by(LedgerBalance.currency)
     )

@@ -45,11 +45,16 @@ class CurrencyTotal:
     accounts: int
     ledger: Decimal | None
     ledger_date: dt.date | None
+    # False when bank accounts in other currencies sit in the same ledger (converted by the books):
+    # bank and books then do not add up in one currency, and no gap is claimed.
+    comparable: bool = True
 
     @property
     def unbooked(self) -> Decimal | None:
         """Bank minus books: positive is money at the bank not yet booked in Yuki (None without both)."""
-        return None if self.ledger is None or self.accounts == 0 else self.balance - self.ledger
+        if self.ledger is None or self.accounts == 0 or not self.comparable:
+            return None
+        return self.balance - self.ledger
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ def _totals(lines: Iterable[AccountLine], ledgers: list[reports.LedgerRow]) -> t
         balance, change, count = sums.get(line.currency, (ZERO, ZERO, 0))
         sums[line.currency] = (balance + line.balance, change + line.change, count + 1)
     books = {ledger.currency: ledger for ledger in ledgers}
+    # Yuki keeps its bank ledgers in the administration's currency, foreign accounts converted.
+    comparable = not (set(sums) - set(books))
     currencies = sorted(set(sums) | set(books), key=lambda c: (c != "EUR", c))
     totals = []
     for currency in currencies:
@@ -173,6 +180,7 @@ def _totals(lines: Iterable[AccountLine], ledgers: list[reports.LedgerRow]) -> t
                 accounts=count,
                 ledger=None if ledger is None else ledger.amount,
                 ledger_date=None if ledger is None else ledger.balance_date,
+                comparable=comparable,
             )
         )
     return tuple(totals)

@@ -172,7 +172,6 @@ class OverduePage:
         return OverdueQuery(self.min_days, self.words, self.page)
 
 
-SUMMARY_CODEC = Codec(OverdueSummary)
 PAGE_CODEC = Codec(OverduePage)
 
 
@@ -203,12 +202,6 @@ class ReceivablesService:
             str(workspace_id), key, lambda: self._page(workspace_id, as_of, query), PAGE_CODEC
         )
 
-    async def _summary(self, workspace_id: int, as_of: dt.date, query: OverdueQuery) -> OverdueSummary:
-        key = f"overdue-summary|{as_of}|{query.filter_key}"
-        return await self._cache.get_or_compute(
-            str(workspace_id), key, lambda: self.summarise(workspace_id, as_of, query), SUMMARY_CODEC
-        )
-
     async def summarise(self, workspace_id: int, as_of: dt.date, query: OverdueQuery) -> OverdueSummary:
         now = self._now()
         async with self._database.read() as session:
@@ -227,7 +220,9 @@ class ReceivablesService:
         )
 
     async def _page(self, workspace_id: int, as_of: dt.date, query: OverdueQuery) -> OverduePage:
-        summary = await self._summary(workspace_id, as_of, query)
+        # Summarised afresh for each page computed: a page is cached for the TTL, so a summary taken
+        # from the cache could make its totals twice as old as the cache promises.
+        summary = await self.summarise(workspace_id, as_of, query)
         pages = max(1, math.ceil(summary.invoices / self.page_size))
         page = min(max(1, query.page), pages)
         skip = (page - 1) * self.page_size

@@ -109,8 +109,9 @@ async def test_cash_matches_the_simulators(
     bank = sum((a.balance for a in accounts if a.currency == "EUR"), Decimal(0))
     ledger = yuki_sim.bank_and_cash_total()
     assert eur(ledger) in text
-    gap = bank - ledger
-    assert (f"{eur(gap)} not yet booked" if gap > 0 else f"{eur(-gap)} booked, not yet at the bank") in text
+    assert bank > 0
+    # The seed's USD account sits in Yuki's EUR ledger, converted: the gap is not claimed.
+    assert "no gap shown" in text and "not yet booked" not in text and "not yet at the bank" not in text
     for account in accounts:
         iban = account.iban.replace(" ", "")
         assert f"{account.bank.name}* · " in json.dumps(payload, ensure_ascii=False)
