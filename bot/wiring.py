@@ -33,6 +33,7 @@ from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.events import EventReceipts
 from bot.services.health import HealthService
+from bot.services.housekeeping import Housekeeping
 from bot.services.receivables import ReceivablesService
 from bot.services.sources import WorkspaceCalendar
 from bot.services.sync import SyncResult, SyncService
@@ -264,6 +265,11 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
 
 def _register_jobs(runtime: Runtime) -> None:
     runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, runtime.receipts.prune))
+
+    async def prune_expired() -> None:
+        await Housekeeping(runtime.database).prune()
+
+    runtime.jobs.append(PeriodicJob("prune_expired_links", 3600, prune_expired))
 
     async def run_sync_requests() -> None:
         await runtime.reports.sync_requests.run_pending()

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import Actor
@@ -17,6 +16,7 @@ log = logging.getLogger(__name__)
 
 FRESH_SECONDS = 600  # an admin flag may lag by this much; users.info is rate-limited (Tier 4)
 RETRY_SECONDS = 30
+LOOKUP_TIMEOUT_SECONDS = 2  # whole seconds: the client takes an int
 MAX_CACHED = 5000
 
 
@@ -40,9 +40,12 @@ class ActorDirectory:
         return actor
 
     async def _lookup(self, client: AsyncWebClient, team_id: str, user_id: str) -> tuple[Actor, float]:
+        # Inside a command's 3 seconds: a short timeout and no waiting out a 429 (the shared client
+        # would sleep through Retry-After); on failure the person is treated as a non-admin briefly.
+        lean = AsyncWebClient(token=client.token, base_url=client.base_url, timeout=LOOKUP_TIMEOUT_SECONDS)
         try:
-            response = await client.users_info(user=user_id, include_locale=True)
-        except (SlackApiError, OSError, TimeoutError) as error:
+            response = await lean.users_info(user=user_id, include_locale=True)
+        except Exception as error:  # best effort by design: any failure means "not known to be an admin"
             log.warning("slack.users_info_failed", extra={"team_id": team_id, "error": type(error).__name__})
             return Actor(team_id, user_id), RETRY_SECONDS
         user: dict[str, Any] = response.get("user") or {}

@@ -256,13 +256,16 @@ class PontoConsent:
 
     async def _refused(self, code: str, claimed: _Claimed | None, cause: str | None = None) -> ConsentResult:
         log.warning("ponto.consent_refused", extra={"reason": code, "cause": (cause or "")[:64]})
-        await self._audit.record(
-            team_id=claimed.team_id if claimed else None,
-            actor=claimed.user_id if claimed else "anonymous",
-            action="connect.ponto",
-            outcome="failed",
-            detail={"reason": code, "cause": (cause or "")[:64] or None},
-        )
+        if claimed is not None:
+            # A callback with no state we issued names nobody: it is logged, not chained into the
+            # audit trail (anyone on the internet could otherwise fill it).
+            await self._audit.record(
+                team_id=claimed.team_id,
+                actor=claimed.user_id,
+                action="connect.ponto",
+                outcome="failed",
+                detail={"reason": code, "cause": (cause or "")[:64] or None},
+            )
         return ConsentResult(
             False,
             code,

@@ -132,3 +132,19 @@ async def test_status_and_usage(plugged) -> None:  # type: ignore[no-untyped-def
     assert "Ponto" in text and "active" in text and "Acme NV" in text and "Bank consent renews" in text
     assert "/cashbot connect ponto" in bare.json()["text"]
     assert "/cashbot connect ponto" in unknown.json()["text"]
+
+
+async def test_a_rate_limited_users_info_does_not_hold_the_command(plugged) -> None:  # type: ignore[no-untyped-def]
+    """users.info answering 429 with a long Retry-After: the command still answers at once."""
+    import time
+
+    from bot.sandbox.slack import Failure
+
+    bot, _ = plugged
+    bot.sim.fail("users.info", Failure("ratelimited", retry_after=30, times=3))
+    started = time.monotonic()
+
+    response = await bot.slack.command("/cashbot", "connect ponto", user_id="U0ADMIN")
+
+    assert time.monotonic() - started < 2.5
+    assert "workspace admins" in response.json()["text"], "unknown admin flag: treated as a member"

@@ -103,3 +103,25 @@ async def test_stash_keeps_a_secret_encrypted_and_csrf_checks(setup) -> None:  #
     assert not await links.check_csrf(grant.link_id, None)
     await links.consume(token, Provider.YUKI)
     assert await links.unstash(grant.link_id) is None, "using the link drops the stashed secret"
+
+
+async def test_housekeeping_removes_expired_links_and_states_with_their_secrets(setup) -> None:  # type: ignore[no-untyped-def]
+    from bot.services.housekeeping import Housekeeping
+    from storage.models import OAuthState
+    from storage.slack_stores import DatabaseOAuthStateStore
+
+    database, links, workspace_id, clock = setup
+    old = await links.issue(workspace_id, "U1", Provider.YUKI)
+    await links.stash((await links.peek(old, Provider.YUKI)).link_id, "a-yuki-key")
+    await DatabaseOAuthStateStore(database, expiration_seconds=-10).async_issue()
+    clock.now += dt.timedelta(days=2)
+    fresh = await links.issue(workspace_id, "U2", Provider.PONTO)
+
+    removed = await Housekeeping(database, clock=clock).prune()
+
+    async with database.read() as session:
+        remaining = (await session.execute(select(ConnectLink.slack_user_id))).scalars().all()
+        states = (await session.execute(select(OAuthState))).scalars().all()
+    assert removed >= 2
+    assert remaining == ["U2"] and states == []
+    assert (await links.peek(fresh, Provider.PONTO)).slack_user_id == "U2"
