@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -70,11 +69,15 @@ async def _first_sync(demo: DemoContext, yuki: YukiSimulator) -> AsyncIterator[s
                 select(func.count()).where(OpenItem.kind == "receivable", OpenItem.due_date < yuki.today)
             )
         ).scalar_one()
-        ledger = (await session.execute(select(func.sum(LedgerBalance.amount)))).scalar_one()
+        ledger, ledger_day = (
+            await session.execute(
+                select(func.sum(LedgerBalance.amount), func.max(LedgerBalance.balance_date))
+            )
+        ).one()
     yield (
         f"\n> First Yuki sync: {run.outcome}, {run.api_calls} calls: {counts.get('receivable', 0)} open "
         f"receivables ({overdue} overdue), {counts.get('payable', 0)} open payables, bank and cash "
-        f"ledger balance EUR {ledger:,.2f} on {dt.date.today().isoformat()}"
+        f"ledger balance EUR {ledger:,.2f} on {ledger_day}"
     )
 
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
@@ -37,6 +38,8 @@ NO_RIGHTS_KEY = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 """A key that authenticates but has no rights on the Accounting web service."""
 SINGLE_ADMIN_KEY = "7e6d5c4b-3a29-4f18-9e07-d6c5b4a39281"
 """An administration-level key: only the main administration."""
+
+YUKI_ZONE = ZoneInfo("Europe/Amsterdam")  # Yuki keeps Dutch days: "today" for due dates and ledgers
 
 SESSION_SECONDS = 24 * 3600
 FAULT_MODES = frozenset(
@@ -118,7 +121,7 @@ class YukiSimulator:
     ) -> None:
         self.seed = seed
         self.size = size or SeedSize()
-        self.today = today or dt.date.today()
+        self.today = today or dt.datetime.now(YUKI_ZONE).date()
         self._clock = clock
         self._sleep = sleep
         self.calls: list[SimCall] = []

@@ -24,20 +24,24 @@ def ago(days: int) -> dt.date:
     return data.today() - dt.timedelta(days=days)
 
 
-ITEMS = [
-    Item("Acme BV", "INV-001", Decimal("1210.00"), ago(5), code="C1"),
-    Item("Acme BV", "INV-002", Decimal("500.00"), ago(45), code="C1"),
-    Item("Acme BV", "CN-001", Decimal("-300.00"), ago(2), code="C1"),  # credit note: netted, oldest first
-    Item("Société Générale SA", "INV-003", Decimal("8000.00"), ago(75), code="C2"),
-    Item("Société Générale SA", "INV-004", Decimal("2500.00"), ago(120), code="C2"),
-    Item("Brouwerij <!channel> & Zn", "INV-005", Decimal("99.99"), ago(1), code="C3"),
-    Item("Brouwerij <!channel> & Zn", "CN-002", Decimal("-500.00"), None, code="C3"),  # more credit than owed
-    Item("Future NV", "INV-006", Decimal("700.00"), ago(-10), code="C4"),  # not due yet
-    Item("Due Today NV", "INV-007", Decimal("70.00"), ago(0), code="C5"),  # due today: not overdue
-    Item("Paid NV", "INV-008", Decimal("50.00"), ago(30), code="C6", status="closed"),
-    Item("Supplier BV", "PUR-001", Decimal("900.00"), ago(30), code="S1", kind="payable"),
-    Item("Yankee Inc", "INV-009", Decimal("1000.00"), ago(95), currency="USD", code="C7"),
-]
+def sample_items() -> list[Item]:
+    """The sample book, dated from today: built per test so a run across midnight stays right."""
+    return [
+        Item("Acme BV", "INV-001", Decimal("1210.00"), ago(5), code="C1"),
+        Item("Acme BV", "INV-002", Decimal("500.00"), ago(45), code="C1"),
+        Item("Acme BV", "CN-001", Decimal("-300.00"), ago(2), code="C1"),  # credit note: netted, oldest first
+        Item("Société Générale SA", "INV-003", Decimal("8000.00"), ago(75), code="C2"),
+        Item("Société Générale SA", "INV-004", Decimal("2500.00"), ago(120), code="C2"),
+        Item("Brouwerij <!channel> & Zn", "INV-005", Decimal("99.99"), ago(1), code="C3"),
+        Item(
+            "Brouwerij <!channel> & Zn", "CN-002", Decimal("-500.00"), None, code="C3"
+        ),  # more credit than owed
+        Item("Future NV", "INV-006", Decimal("700.00"), ago(-10), code="C4"),  # not due yet
+        Item("Due Today NV", "INV-007", Decimal("70.00"), ago(0), code="C5"),  # due today: not overdue
+        Item("Paid NV", "INV-008", Decimal("50.00"), ago(30), code="C6", status="closed"),
+        Item("Supplier BV", "PUR-001", Decimal("900.00"), ago(30), code="S1", kind="payable"),
+        Item("Yankee Inc", "INV-009", Decimal("1000.00"), ago(95), currency="USD", code="C7"),
+    ]
 
 
 def expected(items: list[Item], min_days: int = 1) -> dict[str, dict[str, object]]:
@@ -82,11 +86,11 @@ def money(amount: Decimal, currency: str = "EUR") -> str:
     return str(format_currency(amount, currency, locale="nl_BE"))
 
 
-async def seed(bot: BotUnderTest, items: list[Item] = ITEMS) -> int:
+async def seed(bot: BotUnderTest, items: list[Item] | None = None) -> int:
     database = bot.runtime.database
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     yuki = await data.connect(database, workspace_id, Provider.YUKI)
-    await data.add_items(database, workspace_id, yuki, items)
+    await data.add_items(database, workspace_id, yuki, sample_items() if items is None else items)
     return workspace_id
 
 
@@ -98,7 +102,7 @@ async def overdue(bot: BotUnderTest, text: str = "", user: str = "U0ADMIN") -> d
 
 async def test_totals_ageing_and_netting_match_the_open_items(bot: BotUnderTest) -> None:
     await seed(bot)
-    want = expected(ITEMS)
+    want = expected(sample_items())
 
     payload = await overdue(bot)
 
@@ -151,7 +155,7 @@ async def test_min_days_and_customer_words_filter(bot: BotUnderTest) -> None:
     both = blocks_to_text(await overdue(bot, "100 générale"))
     nobody = blocks_to_text(await overdue(bot, "30 nobody"))
 
-    want = expected(ITEMS, min_days=60)
+    want = expected(sample_items(), min_days=60)
     assert f"{money(sum(want['EUR']['buckets'], Decimal(0)))} overdue in 2 invoices" in sixty  # type: ignore[call-overload]
     assert "at least 60 days overdue" in sixty and "INV-001" not in sixty
     assert f"{money(Decimal(10500))} overdue in 2 invoices" in societe and "Acme" not in societe
@@ -244,7 +248,9 @@ async def test_hostile_arguments_get_an_answer_or_the_usage(bot: BotUnderTest, t
     assert "<!channel>" not in raw and "<!here" not in raw and "<https://evil" not in raw
     assert "Something went wrong" not in raw
     async with bot.runtime.database.read() as session:
-        assert (await session.execute(select(func.count()).select_from(OpenItem))).scalar_one() == len(ITEMS)
+        assert (await session.execute(select(func.count()).select_from(OpenItem))).scalar_one() == len(
+            sample_items()
+        )
 
 
 async def test_customer_names_cannot_inject_mentions(bot: BotUnderTest) -> None:

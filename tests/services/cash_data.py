@@ -160,7 +160,7 @@ async def add_ledger(
                 description="Bank",
                 amount=amount,
                 currency=currency,
-                balance_date=dt.date.today(),
+                balance_date=today(),
                 fetched_at=utcnow(),
             )
         )
