@@ -33,9 +33,8 @@ def sample_items() -> list[Item]:
         Item("Société Générale SA", "INV-003", Decimal("8000.00"), ago(75), code="C2"),
         Item("Société Générale SA", "INV-004", Decimal("2500.00"), ago(120), code="C2"),
         Item("Brouwerij <!channel> & Zn", "INV-005", Decimal("99.99"), ago(1), code="C3"),
-        Item(
-            "Brouwerij <!channel> & Zn", "CN-002", Decimal("-500.00"), None, code="C3"
-        ),  # more credit than owed
+        # A credit note larger than what the customer owes:
+        Item("Brouwerij <!channel> & Zn", "CN-002", Decimal("-500.00"), None, code="C3"),
         Item("Future NV", "INV-006", Decimal("700.00"), ago(-10), code="C4"),  # not due yet
         Item("Due Today NV", "INV-007", Decimal("70.00"), ago(0), code="C5"),  # due today: not overdue
         Item("Paid NV", "INV-008", Decimal("50.00"), ago(30), code="C6", status="closed"),
