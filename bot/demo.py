@@ -26,7 +26,7 @@ from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.runtime import Runtime
 from bot.sandbox.blocks_text import blocks_to_text
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import LoopbackServer, serve_simulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests, install_through_browser
 from bot.wiring import build_runtime
@@ -87,9 +87,7 @@ DEMO_STEPS: list[DemoStep] = [
 
 async def run_demo(output: str = "demo-output") -> int:
     out = _prepare_output(output)
-    sim = SlackSimulator()
-    async with LoopbackServer(sim.app) as slack_server:
-        sim.base_url = slack_server.url
+    async with serve_simulator(SlackSimulator()) as sim:
         with tempfile.TemporaryDirectory(prefix="cashbot-demo-") as workdir:
             await _run(sim, Path(workdir), out)
     print(f"\nBlock Kit JSON of every answer: {out}")

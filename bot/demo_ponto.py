@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.domain import Provider
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PontoSimulator
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from storage.models import SyncRun
 
 if TYPE_CHECKING:
@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 
 async def start_ponto_simulator(stack: AsyncExitStack) -> tuple[PontoSimulator, dict[str, Any]]:
     """The Ponto simulator on loopback, and the settings that point the bot at it."""
-    sim = PontoSimulator()
-    server = await stack.enter_async_context(LoopbackServer(sim.app))
-    sim.base_url = server.url
+    sim = await stack.enter_async_context(serve_simulator(PontoSimulator()))
     return sim, {
         "ponto_client_id": DEFAULT_CLIENT_ID,
         "ponto_client_secret": DEFAULT_CLIENT_SECRET,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from bot.domain import Provider
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from bot.sandbox.yuki import SANDBOX_KEY, YukiSimulator
 from bot.sandbox.yuki_browser import YukiConnectBrowser
 from storage.models import LedgerBalance, OpenItem, SyncRun
@@ -22,9 +22,7 @@ if TYPE_CHECKING:
 
 async def start_yuki_simulator(stack: AsyncExitStack) -> tuple[YukiSimulator, dict[str, Any]]:
     """The Yuki simulator on loopback, and the setting that points the bot at it."""
-    sim = YukiSimulator()
-    server = await stack.enter_async_context(LoopbackServer(sim.app))
-    sim.base_url = server.url
+    sim = await stack.enter_async_context(serve_simulator(YukiSimulator()))
     return sim, {"yuki_api_url": sim.api_url}
 
 

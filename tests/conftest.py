@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from bot.sandbox.slack import SlackSimulator
 from tests.harness import BotUnderTest, DatabaseFactory, bot_settings, running_bot
 
@@ -27,9 +27,7 @@ async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[D
 
 @pytest.fixture(scope="session")
 async def slack_server() -> AsyncIterator[SlackSimulator]:
-    sim = SlackSimulator()
-    async with LoopbackServer(sim.app) as server:
-        sim.base_url = server.url
+    async with serve_simulator(SlackSimulator()) as sim:
         yield sim
 
 

@@ -19,7 +19,7 @@ from bot.domain import Provider
 from bot.integrations.http import RetryPolicy
 from bot.integrations.ponto import PontoOAuth, TokenSet, Transport, new_code_verifier
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PontoSimulator
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from bot.services.alerts import AlertService
 from bot.services.connections import ConnectionService, ConnectionView
 from bot.services.ponto import PontoConfig, PontoGateway, PontoTokens
@@ -34,17 +34,10 @@ REDIRECT = "http://127.0.0.1:3000/oauth/ponto/callback"
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, deadline=10.0)
 
 
-@asynccontextmanager
-async def served(sim: PontoSimulator) -> AsyncIterator[PontoSimulator]:
-    async with LoopbackServer(sim.app) as server:
-        sim.base_url = server.url
-        yield sim
-
-
 @pytest.fixture
 async def ponto_sim() -> AsyncIterator[PontoSimulator]:
     """A fresh simulator (600 transactions over five accounts) on a loopback port."""
-    async with served(PontoSimulator(transactions=600)) as sim:
+    async with serve_simulator(PontoSimulator(transactions=600)) as sim:
         yield sim
 
 

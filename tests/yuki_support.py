@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import SANDBOX_KEY, YukiSimulator
 from bot.sandbox.yuki_browser import Page, connect_through_browser
@@ -19,9 +19,7 @@ from tests.harness import BotUnderTest, bot_settings, running_bot
 
 @pytest.fixture(scope="session")
 async def yuki_server() -> AsyncIterator[YukiSimulator]:
-    sim = YukiSimulator()
-    async with LoopbackServer(sim.app) as server:
-        sim.base_url = server.url
+    async with serve_simulator(YukiSimulator()) as sim:
         yield sim
 
 

@@ -775,15 +775,14 @@ def _iso(moment: dt.datetime) -> str:
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:
-    from bot.sandbox.server import LoopbackServer
+    from bot.sandbox.server import serve_simulator
 
     sim = PontoSimulator(transactions=args.transactions, seed=args.seed)
     for account in sim.accounts.values():  # render every transaction once now, not while serving
         for transaction in account.transactions:
             transaction.json_fragment(account.id)
-    async with LoopbackServer(sim.app, port=args.port) as server:
-        sim.base_url = server.url
-        print(f"ponto simulator at {server.url} ({sim.total_transactions} transactions)", flush=True)
+    async with serve_simulator(sim, port=args.port):
+        print(f"ponto simulator at {sim.base_url} ({sim.total_transactions} transactions)", flush=True)
         await asyncio.Event().wait()
 
 

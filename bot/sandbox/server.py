@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import uvicorn
 
@@ -92,3 +92,21 @@ class LoopbackServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+class Simulator(Protocol):
+    """A provider simulator: an ASGI app that must know the URL it is served at."""
+
+    app: Any
+    base_url: str
+
+
+SimulatorT = TypeVar("SimulatorT", bound=Simulator)
+
+
+@contextlib.asynccontextmanager
+async def serve_simulator(sim: SimulatorT, *, port: int = 0) -> AsyncIterator[SimulatorT]:
+    """Serve `sim` on loopback and set its `base_url` (its links and response_urls point there)."""
+    async with LoopbackServer(sim.app, port=port) as server:
+        sim.base_url = server.url
+        yield sim

@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 import psutil
 
 from bot.domain import Provider
-from bot.sandbox.server import LoopbackServer
+from bot.sandbox.server import serve_simulator
 from bot.sandbox.slack import DEFAULT_TEAM, SimUser, SlackSimulator
 from bot.services.balances import CashService
 from bot.services.cache import InProcessCache
@@ -318,8 +318,7 @@ async def run(seconds: float, big: int) -> None:
     sim = SlackSimulator()
     for user in USERS:
         sim.teams[DEFAULT_TEAM].users[user] = SimUser(user, user.lower(), locale="nl-BE")
-    async with LoopbackServer(sim.app) as slack:
-        sim.base_url = slack.url
+    async with serve_simulator(sim):
         with tempfile.TemporaryDirectory(prefix="cashbot-bench-") as tmp:
             work = Path(tmp)
             results, cold = [], {}
@@ -327,7 +326,7 @@ async def run(seconds: float, big: int) -> None:
             common = {
                 "SLACK_SIGNING_SECRET": secret,
                 "SLACK_BOT_TOKEN": token,
-                "SLACK_API_URL": slack.url + "/api/",
+                "SLACK_API_URL": sim.base_url + "/api/",
             }
             paths = {}
             for label, count in (("10k", 10_000), ("1M", big)):

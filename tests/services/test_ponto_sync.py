@@ -18,12 +18,13 @@ from sqlalchemy import func, select, update
 
 from bot.domain import ConnectionState, Provider
 from bot.sandbox.ponto import Failure, PontoSimulator
+from bot.sandbox.server import serve_simulator
 from bot.services.ponto import PontoPlugin
 from bot.services.ponto_sync import COMMIT_ROWS, SyncOptions
 from storage.crypto import generate_key
 from storage.models import Alert, BankAccount, BankTransaction, JobLease, SyncRun
 from tests.harness import AUDIT_KEY
-from tests.ponto_support import PontoWorld, ponto_config, ponto_sim, ponto_world, served, world
+from tests.ponto_support import PontoWorld, ponto_config, ponto_sim, ponto_world, world
 
 __all__ = ["ponto_sim", "world"]
 
@@ -279,7 +280,7 @@ async def test_a_backfill_killed_half_way_is_completed_by_the_next_run(database_
     key = generate_key()
     total = 2 * COMMIT_ROWS + 500  # the killed run commits once or twice, never all
     async with (
-        served(PontoSimulator(transactions=[total, 0, 0, 0, 0])) as sim,
+        serve_simulator(PontoSimulator(transactions=[total, 0, 0, 0, 0])) as sim,
         ponto_world(database_url, sim, keys=(key,)) as world,
     ):
         sim.fail("transactions", Failure("slow", seconds=0.01, times=10_000))
@@ -299,7 +300,7 @@ async def test_a_backfill_killed_half_way_is_completed_by_the_next_run(database_
 async def test_an_incremental_sync_killed_after_its_newest_rows_leaves_no_gap(database_url: str) -> None:
     key = generate_key()
     async with (
-        served(PontoSimulator(transactions=[500, 0, 0, 0, 0])) as sim,
+        serve_simulator(PontoSimulator(transactions=[500, 0, 0, 0, 0])) as sim,
         ponto_world(database_url, sim, keys=(key,)) as world,
     ):
         await world.sync.run(world.workspace_id, Provider.PONTO)
