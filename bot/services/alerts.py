@@ -76,55 +76,52 @@ class AlertService:
         return True
 
     async def _repeat(self, workspace_id: int, dedupe_key: str, detail: dict[str, Any] | None) -> bool:
-        async with self._database.write() as session:
-            result = await session.execute(
-                update(Alert)
-                .where(
-                    Alert.workspace_id == workspace_id,
-                    Alert.dedupe_key == dedupe_key,
-                    Alert.state.in_(OPEN_STATES),
-                )
-                .values(
-                    occurrences=Alert.occurrences + 1,
-                    updated_at=self._now(),
-                    detail=json.dumps(detail or {}, default=str),
-                )
-            )
-        return affected_rows(result) == 1
+        return await self._move(
+            workspace_id,
+            dedupe_key,
+            OPEN_STATES,
+            occurrences=Alert.occurrences + 1,
+            updated_at=self._now(),
+            detail=json.dumps(detail or {}, default=str),
+        )
 
     async def _reopen(
         self, workspace_id: int, dedupe_key: str, title: str, detail: dict[str, Any] | None
     ) -> bool:
-        async with self._database.write() as session:
-            result = await session.execute(
-                update(Alert)
-                .where(
-                    Alert.workspace_id == workspace_id,
-                    Alert.dedupe_key == dedupe_key,
-                    Alert.state == "resolved",
-                )
-                .values(
-                    state="open",
-                    occurrences=Alert.occurrences + 1,
-                    title=title[:255],
-                    detail=json.dumps(detail or {}, default=str),
-                    resolved_at=None,
-                    sent_at=None,
-                    updated_at=self._now(),
-                )
-            )
-        return affected_rows(result) == 1
+        return await self._move(
+            workspace_id,
+            dedupe_key,
+            ("resolved",),
+            state="open",
+            occurrences=Alert.occurrences + 1,
+            title=title[:255],
+            detail=json.dumps(detail or {}, default=str),
+            resolved_at=None,
+            sent_at=None,
+            updated_at=self._now(),
+        )
 
     async def resolve(self, workspace_id: int, dedupe_key: str) -> bool:
+        return await self._move(
+            workspace_id,
+            dedupe_key,
+            OPEN_STATES,
+            state="resolved",
+            resolved_at=self._now(),
+            updated_at=self._now(),
+        )
+
+    async def _move(self, workspace_id: int, dedupe_key: str, states: tuple[str, ...], **values: Any) -> bool:
+        """Update the workspace's alert with this key if it is in one of `states`; True if it was."""
         async with self._database.write() as session:
             result = await session.execute(
                 update(Alert)
                 .where(
                     Alert.workspace_id == workspace_id,
                     Alert.dedupe_key == dedupe_key,
-                    Alert.state.in_(OPEN_STATES),
+                    Alert.state.in_(states),
                 )
-                .values(state="resolved", resolved_at=self._now(), updated_at=self._now())
+                .values(**values)
             )
         return affected_rows(result) == 1
 
