@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import LinkInvalid, StorageUnavailable
@@ -20,19 +20,13 @@ from bot.render import Renderer
 from bot.services.ponto import CALLBACK_PATH, PontoPlugin
 from bot.services.ponto_consent import STATE_TTL, ConsentResult, PontoConsent
 from handlers.notify import SlackNotifier
+from handlers.web_pages import html_page, security_headers
 
 log = logging.getLogger(__name__)
 
 AfterConnect = Callable[[str], Awaitable[object]]
 CONNECT_PATH = "/connect/ponto"
 STATE_COOKIE = "cashbot_ponto_state"
-# Nothing here may be cached, framed, or leak the link token through a Referer to Ponto.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-}
 
 
 class PontoWeb:
@@ -71,7 +65,7 @@ class PontoWeb:
             return self._page("This link does not work", str(error), ok=False, status=400)
         except StorageUnavailable:
             return self._unavailable()
-        response = RedirectResponse(start.url, status_code=302, headers=PAGE_HEADERS)
+        response = RedirectResponse(start.url, status_code=302, headers=security_headers(self._secure))
         response.set_cookie(
             STATE_COOKIE,
             start.state,
@@ -110,8 +104,15 @@ class PontoWeb:
             await self._notifier.post_to_user(result.team_id, result.user_id, message)
 
     def _page(self, title: str, message: str, *, ok: bool, status: int) -> Response:
-        body = self._renderer.html("ponto_result.html", title=title, message=message.replace("`", ""), ok=ok)
-        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+        return html_page(
+            self._renderer,
+            "ponto_result.html",
+            status=status,
+            secure=self._secure,
+            title=title,
+            message=message.replace("`", ""),
+            ok=ok,
+        )
 
     def _unavailable(self) -> Response:
         return self._page(

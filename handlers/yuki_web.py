@@ -9,7 +9,6 @@ stored), nothing is cached, and a strict Content-Security-Policy allows no scrip
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +23,7 @@ from bot.render import Renderer
 from bot.services.connect_links import LinkGrant
 from bot.services.yuki_connect import CsrfRejected, YukiConnected, YukiConnector
 from handlers.notify import SlackNotifier
+from handlers.web_pages import html_page
 
 log = logging.getLogger(__name__)
 
@@ -155,28 +155,9 @@ class YukiConnectPage:
         return self._page("yuki_problem.html", status, heading=heading, message=message)
 
     def _page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        nonce = secrets.token_urlsafe(16)
-        html = self._renderer.html(template, nonce=nonce, budget=self._budget, **context)
-        return HTMLResponse(html, status_code=status, headers=security_headers(nonce, self._secure))
-
-
-def security_headers(nonce: str, secure: bool) -> dict[str, str]:
-    """No caching, no framing, no referrer, no script; styles only with this response's nonce."""
-    headers = {
-        "Cache-Control": "no-store",
-        "Pragma": "no-cache",
-        "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
-        "Cross-Origin-Opener-Policy": "same-origin",
-    }
-    if secure:
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    return headers
+        return html_page(
+            self._renderer, template, status=status, secure=self._secure, budget=self._budget, **context
+        )
 
 
 async def _read_form(request: Request) -> dict[str, str] | Response:

@@ -91,6 +91,12 @@ async def test_the_full_consent_flow_connects_ponto(
     page = await browser.get(approve.headers["location"])
 
     assert page.status_code == 200 and "Ponto is connected" in page.text and "Cashbot Demo BV" in page.text
+    csp = page.headers["content-security-policy"]  # the same page rules as the Yuki form
+    nonce = csp.split("'nonce-")[1].split("'")[0]
+    assert (
+        "default-src 'none'" in csp and "unsafe-inline" not in csp and f'<style nonce="{nonce}">' in page.text
+    )
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-content-type-options"] == "nosniff"
     [connection] = await connections(bot)
     assert (connection.state, connection.external_name, connection.connected_by_user_id) == (
         "active",
