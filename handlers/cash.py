@@ -17,7 +17,7 @@ from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
-from handlers.views import FinancialViews, Respond, action_value, answer_action, channel_of
+from handlers.views import FinancialViews, Respond, action_actor, action_value, answer_action, channel_of
 
 USAGE = "Usage: `/cash` (only you see the answer) or `/cash public` (in a channel where that is allowed)."
 PURPOSE = "/cash shows your bank balances through Ponto, compared with the books in Yuki."
@@ -91,14 +91,14 @@ class ConnectButtons:
     ) -> None:
         await ack()
         provider = action_value(body) if action_value(body) in ("ponto", "yuki") else ""
+        actor = action_actor(body, context)
         request = CommandRequest(
-            team_id=str((body.get("team") or {}).get("id") or ""),
-            user_id=str((body.get("user") or {}).get("id") or ""),
+            team_id=actor.team_id,
+            user_id=actor.user_id,
             channel_id=channel_of(body),
             command="/cashbot",
             text=f"connect {provider}",
         )
-        actor = context.get("actor") or Actor(request.team_id, request.user_id)
         await answer_action(
             respond, self._renderer, "connect_button", lambda: self._router.run(request, actor)
         )

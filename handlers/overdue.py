@@ -13,7 +13,15 @@ from bot.services.viewing import ViewGate, invoice_numbers
 from bot.services.workspaces import WorkspaceService
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
-from handlers.views import FinancialViews, Respond, action_value, answer_action, channel_of, is_ephemeral
+from handlers.views import (
+    FinancialViews,
+    Respond,
+    action_actor,
+    action_value,
+    answer_action,
+    channel_of,
+    is_ephemeral,
+)
 
 PURPOSE = "/overdue shows your customers' late invoices from Yuki."
 
@@ -60,8 +68,7 @@ class OverdueCommand:
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond
     ) -> None:
         await ack()
-        team_id = str((body.get("team") or {}).get("id") or context.get("team_id") or "")
-        actor = context.get("actor") or Actor(team_id, str((body.get("user") or {}).get("id") or ""))
+        actor = action_actor(body, context)
 
         async def produce() -> Reply:
             query = parse_button(action_value(body))

@@ -19,7 +19,7 @@ from bot.services.sync_requests import RESPONSE_URL_LIFETIME, FinishedRequest, S
 from bot.services.viewing import AuditRecorder, ViewGate
 from bot.services.workspaces import WorkspaceService
 from handlers.slash import Ack, Reply
-from handlers.views import FinancialViews, Respond, answer_action, channel_of, is_ephemeral
+from handlers.views import FinancialViews, Respond, action_actor, answer_action, channel_of, is_ephemeral
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ class SyncButton:
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond
     ) -> None:
         await ack()
-        team_id = str((body.get("team") or {}).get("id") or "")
-        actor = context.get("actor") or Actor(team_id, str((body.get("user") or {}).get("id") or ""))
+        actor = action_actor(body, context)
 
         async def produce() -> Reply:
             return await self._enqueue(actor, context.get("workspace_id"), body)

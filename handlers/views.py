@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bot import metrics
+from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
 from bot.render import Message, Renderer
 from bot.services.balances import CashPosition
@@ -147,6 +148,15 @@ def action_value(body: dict[str, Any]) -> str:
 
 def is_ephemeral(body: dict[str, Any]) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral", True))
+
+
+def action_actor(body: dict[str, Any], context: dict[str, Any]) -> Actor:
+    """Who clicked: the Actor the request middleware resolved, else the ids in the action's body."""
+    actor: Actor | None = context.get("actor")
+    if actor is not None:
+        return actor
+    team_id = str((body.get("team") or {}).get("id") or context.get("team_id") or "")
+    return Actor(team_id, str((body.get("user") or {}).get("id") or ""))
 
 
 def channel_of(body: dict[str, Any]) -> str:
