@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from starlette.routing import BaseRoute
 
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
@@ -77,6 +79,9 @@ class Runtime:
     plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
+    clock: Clock = field(default_factory=SystemClock)
+    # The digest's parts (bot.digest_wiring.DigestParts), for tests and the demo to drive.
+    digest: Any = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

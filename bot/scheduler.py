@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
 LEASE_TTL = dt.timedelta(seconds=30)
 RENEW_EVERY_SECONDS = 10
+# Start-up jobs wait for the first lease attempt: a job run before it would find no leader.
+FIRST_RUN_DELAY = dt.timedelta(seconds=1)
 
 Job = Callable[[], Awaitable[None]]
 
@@ -36,6 +38,9 @@ class PeriodicJob:
     seconds: float
     run: Job
     misfire_grace_seconds: int = 60
+    run_at_start: bool = (
+        False  # once right after start (after the first lease attempt), not one interval later
+    )
 
 
 class Worker:
@@ -66,13 +71,14 @@ class Worker:
         )
 
     async def start(self) -> None:
+        start = dt.datetime.now(dt.UTC)  # APScheduler keeps wall-clock timers; what is due is decided by jobs
         self._scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._scheduler.add_job(
             self._renew_lease,
             "interval",
             seconds=self._renew_every,
             id="lease",
-            next_run_time=dt.datetime.now(dt.UTC),
+            next_run_time=start,
         )
         for job in self._jobs:
             self._scheduler.add_job(
@@ -81,6 +87,7 @@ class Worker:
                 seconds=job.seconds,
                 id=job.name,
                 misfire_grace_time=job.misfire_grace_seconds,
+                **({"next_run_time": start + FIRST_RUN_DELAY} if job.run_at_start else {}),
             )
         self._scheduler.start()
         log.info("worker.started", extra={"owner": self.owner, "jobs": [job.name for job in self._jobs]})

@@ -17,7 +17,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.digest_wiring import build_digest
 from bot.ponto_wiring import build_ponto
 from bot.render import Renderer
 from bot.runtime import ProviderBuilder, Reports, Runtime
@@ -138,7 +140,7 @@ def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     )
 
 
-def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
+def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None = None) -> Runtime:
     """Assemble a process; nothing here touches the network or the database yet.
 
     `web=False` (worker, CLI) builds no Bolt app, so Slack request settings are not needed.
@@ -177,6 +179,7 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         ),
         actors=ActorDirectory(),
         reports=build_reports(settings, database, box, renderer, access, alerts, audit, sync),
+        clock=clock or SystemClock(),
     )
     for build in provider_builders():
         parts = build(runtime)
@@ -184,6 +187,7 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         runtime.sync.register(parts.syncer)
         runtime.web_routes.extend(parts.routes)
     _register_jobs(runtime)
+    runtime.digest = build_digest(runtime, store)
     _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)
@@ -280,7 +284,10 @@ def _register_jobs(runtime: Runtime) -> None:
         await runtime.sync.run_all("schedule")
 
     interval = runtime.settings.sync_interval_minutes * 60
-    runtime.jobs.append(PeriodicJob("sync_all", interval, sync_all, misfire_grace_seconds=interval // 2))
+    # At start too: the first digest after a restart is built on fresh data.
+    runtime.jobs.append(
+        PeriodicJob("sync_all", interval, sync_all, misfire_grace_seconds=interval // 2, run_at_start=True)
+    )
 
 
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:

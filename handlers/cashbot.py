@@ -15,6 +15,7 @@ from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
 
 Subcommand = Callable[[CommandRequest, Actor], Awaitable[Reply]]
+StatusLines = Callable[[int], Awaitable[list[str]]]
 
 
 class CashbotRouter:
@@ -24,6 +25,8 @@ class CashbotRouter:
         self._catalog = catalog
         self._renderer = renderer
         self._handlers: dict[str, Subcommand] = {}
+        # Other features' lines in /cashbot status, by title (the digest's schedule and runs).
+        self.status_sections: list[tuple[str, StatusLines]] = []
         self.add("help", CommandSpec("/cashbot help", "Show these commands"), self._help)
 
     def add(self, word: str, spec: CommandSpec, handler: Subcommand) -> None:

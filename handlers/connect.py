@@ -15,7 +15,7 @@ from bot.services.connect_links import ConnectLinks
 from bot.services.connections import ConnectionService
 from bot.services.plugins import ProviderPlugin
 from bot.services.workspaces import WorkspaceService
-from handlers.cashbot import CashbotRouter
+from handlers.cashbot import CashbotRouter, StatusLines
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
 
@@ -47,12 +47,14 @@ class ConnectCommands:
         self._renderer = renderer
         self._link_url = link_url
         self._next_sync = next_sync
+        self._sections: list[tuple[str, StatusLines]] = []
 
     @property
     def _plugins(self) -> dict[str, ProviderPlugin]:
         return {plugin.provider.value: plugin for plugin in self._plugin_list}
 
     def register(self, router: CashbotRouter) -> None:
+        self._sections = router.status_sections  # read at use: features add theirs in any order
         names = "ponto|yuki"
         router.add(
             "connect",
@@ -147,4 +149,9 @@ class ConnectCommands:
                 else None
             )
             rows.append({"title": plugin.title, "view": view, "facts": facts, "next_sync": next_sync})
-        return Reply(self._renderer.message("status.json.j2", rows=rows, now=dt.datetime.now(dt.UTC)))
+        sections = [(title, await lines(workspace_id)) for title, lines in self._sections]
+        return Reply(
+            self._renderer.message(
+                "status.json.j2", rows=rows, sections=sections, now=dt.datetime.now(dt.UTC)
+            )
+        )

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.asgi import create_app
+from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sandbox.server import LoopbackServer
@@ -168,11 +169,12 @@ async def running_bot(
     *,
     clock: Callable[[], float] | None = None,
     customize: Callable[[Runtime], None] | None = None,
+    now: Clock | None = None,
 ) -> AsyncIterator[BotUnderTest]:
     """Serve the bot on a loopback port with its real HTTP stack, for the length of the block."""
     server = LoopbackServer(lifespan="on")
     # PUBLIC_URL names the reserved port, so every redirect URI the bot builds points at it.
-    runtime = build_runtime(replace(settings, public_url=server.url))
+    runtime = build_runtime(replace(settings, public_url=server.url), clock=now)
     if customize is not None:
         customize(runtime)
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}

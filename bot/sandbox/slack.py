@@ -1,9 +1,14 @@
 """A Slack Web API simulator: answers like Slack, records every call, fails on request.
 
 Methods: auth.test, oauth.v2.access, chat.postMessage, chat.postEphemeral, chat.update,
-views.publish, views.open, users.info, conversations.info; posts to `response_url`s it hands out;
-and an OAuth authorize page that approves at once. Tests drive it in-process (`SlackSimulator`)
-and other processes through `/_sim/*`.
+views.publish, views.open, users.info, conversations.info, conversations.history, and the external
+file upload (files.getUploadURLExternal, the upload URL, files.completeUploadExternal, files.info);
+posts to `response_url`s it hands out; and an OAuth authorize page that approves at once. Tests
+drive it in-process (`SlackSimulator`) and other processes through `/_sim/*`.
+
+Switches: `fail()` for the next calls of a method (429 with Retry-After, 500, hang, any error);
+`archive()`, `remove_bot()`, `revoke()` for lasting states (is_archived, not_in_channel,
+token_revoked); `per_channel_interval` enforces Slack's one message a second per channel.
 """
 
 from __future__ import annotations
@@ -89,6 +94,14 @@ class SlackSimulator:
         self._failures: dict[str, list[Failure]] = {}
         self._ts = itertools.count(1)
         self._response_arrived = asyncio.Event()
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> posted messages, oldest first
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> name, bytes, channels shared in
+        self.archived: set[str] = set()
+        self.not_member: set[str] = set()
+        self.revoked: set[str] = set()
+        self.per_channel_interval: float | None = None  # seconds between posts in one channel
+        self.rate_limited = 0  # 429s answered because of per_channel_interval
+        self._last_post: dict[str, float] = {}
         self.add_team(DEFAULT_TEAM, "Cashbot Demo BV")
         self.app = self._build_app()
 
@@ -112,6 +125,19 @@ class SlackSimulator:
     def new_response_url(self) -> str:
         return f"{self.base_url}/_response/{uuid.uuid4().hex}"
 
+    def archive(self, channel_id: str) -> None:
+        self.archived.add(channel_id)
+
+    def remove_bot(self, channel_id: str) -> None:
+        self.not_member.add(channel_id)
+
+    def revoke(self, token: str) -> None:
+        self.revoked.add(token)
+
+    def posted(self, channel_id: str) -> list[dict[str, Any]]:
+        """Messages in a channel (chat.postMessage and shared files), oldest first."""
+        return list(self.messages.get(channel_id, []))
+
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
 
@@ -119,6 +145,14 @@ class SlackSimulator:
         self.calls.clear()
         self.responses.clear()
         self._failures.clear()
+        self.messages.clear()
+        self.files.clear()
+        self.archived.clear()
+        self.not_member.clear()
+        self.revoked.clear()
+        self.per_channel_interval = None
+        self.rate_limited = 0
+        self._last_post.clear()
 
     async def wait_for_response(self, count: int = 1, within: float = 5.0) -> list[RecordedCall]:
         """Wait until at least `count` posts reached response_urls; return them."""
@@ -138,6 +172,7 @@ class SlackSimulator:
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/oauth/v2/authorize", self._authorize, methods=["GET"]),
                 Route("/_response/{key}", self._response_url, methods=["POST"]),
+                Route("/_upload/{file_id}", self._upload, methods=["POST"]),
                 Route("/_sim/calls", self._sim_calls, methods=["GET"]),
                 Route("/_sim/fail", self._sim_fail, methods=["POST"]),
                 Route("/_sim/reset", self._sim_reset, methods=["POST"]),
@@ -156,9 +191,38 @@ class SlackSimulator:
         handler = _METHODS.get(method)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"}, status_code=404)
+        if token in self.revoked:
+            return JSONResponse({"ok": False, "error": "token_revoked"})
         if method != "oauth.v2.access" and token not in self.tokens:
             return JSONResponse({"ok": False, "error": "invalid_auth" if token else "not_authed"})
+        if method in _POSTING:
+            refused = self._channel_gate(str(params.get("channel") or params.get("channel_id") or ""))
+            if refused is not None:
+                return refused
         return JSONResponse(handler(self, params, token, request))
+
+    def _channel_gate(self, channel: str) -> Response | None:
+        """What Slack says about posting in a channel: archived, not a member, or too fast."""
+        if channel in self.archived:
+            return JSONResponse({"ok": False, "error": "is_archived"})
+        if channel in self.not_member:
+            return JSONResponse({"ok": False, "error": "not_in_channel"})
+        if self.per_channel_interval is not None:
+            now = time.monotonic()
+            if now - self._last_post.get(channel, -1e9) < self.per_channel_interval:
+                self.rate_limited += 1
+                return JSONResponse(
+                    {"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": "1"}
+                )
+            self._last_post[channel] = now
+        return None
+
+    async def _upload(self, request: Request) -> Response:
+        file = self.files.get(request.path_params["file_id"])
+        if file is None:
+            return Response("unknown upload", status_code=404)
+        file["content"] = await request.body()
+        return Response("OK - " + str(len(file["content"])))
 
     async def _maybe_fail(self, method: str) -> Response | None:
         queue = self._failures.get(method)
@@ -277,13 +341,24 @@ class SlackSimulator:
     def post_message(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         if not params.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
-        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        message = {
+            "type": "message",
+            "text": params.get("text"),
+            "blocks": _json_list(params.get("blocks")),
+            "metadata": _json_field(params.get("metadata")) or None,
+        }
+        ts = self._record_message(params["channel"], message)
         return {
             "ok": True,
             "channel": params["channel"],
             "ts": ts,
             "message": {"text": params.get("text"), "ts": ts},
         }
+
+    def _record_message(self, channel: str, message: dict[str, Any]) -> str:
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        self.messages.setdefault(channel, []).append({**message, "ts": ts})
+        return ts
 
     def post_ephemeral(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
@@ -331,6 +406,59 @@ class SlackSimulator:
                 "id": channel,
                 "name": channel.lower(),
                 "is_private": channel.startswith("G"),
+                "is_archived": channel in self.archived,
+                "is_member": channel not in self.not_member,
+            },
+        }
+
+    def conversations_history(
+        self, params: dict[str, Any], token: str | None, request: Request
+    ) -> dict[str, Any]:
+        channel = params.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        limit = max(1, min(int(params.get("limit") or 100), 999))
+        newest_first = list(reversed(self.messages.get(channel, [])))[:limit]
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [
+                m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in newest_first
+            ],
+            "has_more": len(self.messages.get(channel, [])) > limit,
+        }
+
+    def files_upload_url(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):010d}"
+        self.files[file_id] = {"name": params["filename"], "content": None, "channels": []}
+        return {"ok": True, "upload_url": f"{self.base_url}/_upload/{file_id}", "file_id": file_id}
+
+    def files_complete(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        listed = _json_list(params.get("files"))
+        channel = params.get("channel_id")
+        for entry in listed:
+            file = self.files.get(str(entry.get("id")))
+            if file is None or file["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            if channel and channel not in file["channels"]:
+                file["channels"].append(channel)
+                file["title"] = entry.get("title")
+                self._record_message(channel, {"type": "message", "files": [{"id": entry.get("id")}]})
+        return {"ok": True, "files": [{"id": entry.get("id")} for entry in listed]}
+
+    def files_info(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        file = self.files.get(params.get("file", ""))
+        if file is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {
+            "ok": True,
+            "file": {
+                "id": params["file"],
+                "name": file["name"],
+                "channels": list(file["channels"]),
+                "shares": {"public": {c: [{"ts": "0"}] for c in file["channels"]}},
             },
         }
 
@@ -345,7 +473,12 @@ _METHODS = {
     "views.open": SlackSimulator.views,
     "users.info": SlackSimulator.users_info,
     "conversations.info": SlackSimulator.conversations_info,
+    "conversations.history": SlackSimulator.conversations_history,
+    "files.getUploadURLExternal": SlackSimulator.files_upload_url,
+    "files.completeUploadExternal": SlackSimulator.files_complete,
+    "files.info": SlackSimulator.files_info,
 }
+_POSTING = frozenset({"chat.postMessage", "files.completeUploadExternal"})
 
 
 async def _read_params(request: Request) -> dict[str, Any]:
@@ -372,6 +505,15 @@ def _json_field(value: Any) -> dict[str, Any]:
         except json.JSONDecodeError:
             return {}
     return value if isinstance(value, dict) else {}
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    return value if isinstance(value, list) else []
 
 
 def _bearer(request: Request) -> str | None:

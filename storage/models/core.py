@@ -33,6 +33,11 @@ class Workspace(Base):
     digest_time: Mapped[str] = mapped_column(String(5), default="08:00")
     alert_channel_id: Mapped[str | None] = mapped_column(String(32))
     public_channel_ids: Mapped[str | None] = mapped_column(Text)
+    # Since when the digest's channel and schedule hold: no period before it counts as missed.
+    digest_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Slack refused the channel for good (archived, bot removed, token revoked): stop trying.
+    digest_broken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    digest_broken_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -254,6 +259,39 @@ class DigestRun(Base):
     posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What this digest showed (overdue per bucket and customer), for next week's comparison.
+    figures: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """One message the worker owes Slack, written before it is sent; its key makes it happen once.
+
+    state: pending → sending (an attempt whose outcome is not known yet) → sent; or broken (Slack
+    refused the channel or token for good) or failed (retries exhausted).
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_state_not_before", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(workspace_fk())
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempt_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    file_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class AccessGrant(Base):

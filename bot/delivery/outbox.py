@@ -1,0 +1,178 @@
+"""The outbox table's moves: enqueue once per key, lease a row to one sender, and settle it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from storage.database import Database, affected_rows
+from storage.models import OutboxMessage, Workspace
+
+PENDING = "pending"
+SENDING = "sending"  # an attempt was started; whether Slack posted it is not known yet
+SENT = "sent"
+BROKEN = "broken"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What to send: a message (text, blocks) or a file (PNG bytes, base64 in the payload)."""
+
+    key: str
+    workspace_id: int
+    kind: str
+    channel_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this sender holds the lease on, and what the last attempt left behind."""
+
+    id: int
+    key: str
+    workspace_id: int
+    team_id: str
+    kind: str
+    channel_id: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    file_id: str | None
+
+
+async def enqueue(session: AsyncSession, envelopes: Sequence[Envelope], now: dt.datetime) -> int:
+    """Insert the rows whose key is new (in the caller's transaction); how many were new."""
+    if not envelopes:
+        return 0
+    rows = [
+        {
+            "key": e.key,
+            "workspace_id": e.workspace_id,
+            "kind": e.kind,
+            "channel_id": e.channel_id,
+            "payload": json.dumps(e.payload, ensure_ascii=False),
+            "state": PENDING,
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+        }
+        for e in envelopes
+    ]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    return affected_rows(await session.execute(statement))
+
+
+class Outbox:
+    """Leases and settles outbox rows; every time comes from the injected clock."""
+
+    def __init__(self, database: Database, clock: Clock, *, lease: dt.timedelta) -> None:
+        self._database = database
+        self._clock = clock
+        self._lease = lease
+
+    async def add(self, envelopes: Sequence[Envelope]) -> int:
+        async with self._database.write() as session:
+            return await enqueue(session, envelopes, self._clock.now())
+
+    async def claim(self, owner: str, limit: int) -> list[Claimed]:
+        """Lease up to `limit` due rows: pending ones, and attempts whose sender's lease lapsed."""
+        now = self._clock.now()
+        async with self._database.read() as session:
+            ids = (
+                await session.scalars(
+                    select(OutboxMessage.id)
+                    .where(_claimable(now), OutboxMessage.not_before <= now)
+                    .order_by(OutboxMessage.id)
+                    .limit(limit)
+                )
+            ).all()
+        claimed = []
+        for row_id in ids:
+            row = await self._lease_one(row_id, owner, now)
+            if row is not None:
+                claimed.append(row)
+        return claimed
+
+    async def _lease_one(self, row_id: int, owner: str, now: dt.datetime) -> Claimed | None:
+        async with self._database.write() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, _claimable(now))
+                .values(lease_owner=owner, lease_until=now + self._lease)
+            )
+            if affected_rows(result) != 1:
+                return None  # another sender took it between the read and this update
+            row, team_id = (
+                await session.execute(
+                    select(OutboxMessage, Workspace.team_id)
+                    .join(Workspace, Workspace.id == OutboxMessage.workspace_id)
+                    .where(OutboxMessage.id == row_id)
+                )
+            ).one()
+        return Claimed(
+            id=row.id,
+            key=row.key,
+            workspace_id=row.workspace_id,
+            team_id=team_id,
+            kind=row.kind,
+            channel_id=row.channel_id,
+            payload=json.loads(row.payload),
+            state=row.state,
+            attempts=row.attempts,
+            file_id=row.file_id,
+        )
+
+    async def attempting(self, row: Claimed, owner: str, *, file_id: str | None = None) -> bool:
+        """Record that an attempt starts (committed before Slack is called); False if the lease was lost."""
+        values: dict[str, Any] = {
+            "state": SENDING,
+            "attempt_started_at": self._clock.now(),
+            "attempts": OutboxMessage.attempts + 1,
+        }
+        if file_id is not None:
+            values["file_id"] = file_id
+        return await self._settle(row, owner, values)
+
+    async def sent(self, row: Claimed, owner: str, message_ts: str | None) -> bool:
+        return await self._settle(
+            row, owner, {"state": SENT, "sent_at": self._clock.now(), "message_ts": message_ts}
+        )
+
+    async def retry_later(self, row: Claimed, owner: str, delay: dt.timedelta, error: str) -> bool:
+        """Give the row back with its state as is: an unknown outcome stays `sending` (looked up first)."""
+        return await self._settle(row, owner, {"not_before": self._clock.now() + delay, "error_code": error})
+
+    async def give_up(self, row: Claimed, owner: str, state: str, error: str) -> bool:
+        return await self._settle(row, owner, {"state": state, "error_code": error})
+
+    async def _settle(self, row: Claimed, owner: str, values: dict[str, Any]) -> bool:
+        release = values.get("state") in (SENT, BROKEN, FAILED) or "not_before" in values
+        if release:
+            values = {**values, "lease_owner": None, "lease_until": None}
+        async with self._database.write() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.lease_owner == owner)
+                .values(**values)
+            )
+            return affected_rows(result) == 1
+
+
+def _claimable(now: dt.datetime) -> Any:
+    return and_(
+        OutboxMessage.state.in_((PENDING, SENDING)),
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+    )

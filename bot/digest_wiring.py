@@ -1,0 +1,108 @@
+"""Builds the digest and the worker's delivery path (outbox, sender, jobs, /cashbot digest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.delivery.clients import RotationApp, WorkspaceClients
+from bot.delivery.outbox import Claimed, Outbox
+from bot.delivery.sender import Sender
+from bot.features.digest.compose import DigestComposer
+from bot.features.digest.runner import DigestRunner
+from bot.features.digest.settings import DigestSettingsStore
+from bot.runtime import Runtime
+from bot.scheduler import PeriodicJob
+from handlers.digest import DigestCommands, DigestStatus, DigestView
+
+TICK_SECONDS = 30
+DRAIN_SECONDS = 2
+OUTBOX_LEASE = dt.timedelta(minutes=5)
+RATE_LIMIT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class DigestParts:
+    """What the digest adds to a process (tests and the demo drive these directly)."""
+
+    settings: DigestSettingsStore
+    composer: DigestComposer
+    view: DigestView
+    runner: DigestRunner
+    outbox: Outbox
+    sender: Sender
+    clients: WorkspaceClients
+
+
+def delivery_client(settings: Settings, token: str | None) -> AsyncWebClient:
+    """A client for jobs: waits out 429s (Slack did not post), retries nothing else by itself.
+
+    A timeout, a dropped connection or a 5xx may come after Slack posted, so the outbox decides
+    what happens next (it looks the message up before sending again).
+    """
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=20,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+    )
+
+
+def build_digest(runtime: Runtime, installations: AsyncInstallationStore | None) -> DigestParts:
+    """The digest's parts, its two worker jobs, its /cashbot subcommand and its status lines."""
+    clock = runtime.clock
+    store = DigestSettingsStore(runtime.database, clock)
+    composer = DigestComposer(runtime.database, runtime.reports.cash, runtime.reports.receivables, clock)
+    view = DigestView(runtime.renderer, clock)
+    outbox = Outbox(runtime.database, clock, lease=OUTBOX_LEASE)
+    clients = _clients(runtime.settings, installations)
+    sender = Sender(outbox, clients, owner=f"sender:{uuid.uuid4().hex[:12]}")
+
+    async def mark_broken(row: Claimed, error: str) -> None:
+        if row.kind.startswith("digest"):
+            await store.mark_broken(row.workspace_id, row.channel_id, error)
+
+    async def sync(team_id: str) -> None:
+        await runtime.sync.run_all("digest", team_id=team_id)
+
+    async def drain() -> None:
+        await sender.drain()
+
+    async def tick() -> None:
+        await runner.tick()
+
+    sender.on_broken(mark_broken)
+    runner = DigestRunner(runtime.database, store, composer, view.envelopes, sync, clock)
+    runtime.jobs.append(PeriodicJob("digest_tick", TICK_SECONDS, tick, run_at_start=True))
+    runtime.jobs.append(PeriodicJob("outbox", DRAIN_SECONDS, drain, run_at_start=True))
+    runtime.closers.append(sender.aclose)
+    DigestCommands(
+        workspaces=runtime.workspaces,
+        access=runtime.access,
+        gate=runtime.reports.gate,
+        settings=store,
+        composer=composer,
+        view=view,
+        renderer=runtime.renderer,
+        clock=clock,
+    ).register(runtime.router)
+    runtime.router.status_sections.append(("Digest", DigestStatus(runtime.database, store).lines))
+    return DigestParts(store, composer, view, runner, outbox, sender, clients)
+
+
+def _clients(settings: Settings, installations: AsyncInstallationStore | None) -> WorkspaceClients:
+    rotation = None
+    if installations is not None:
+        rotation = RotationApp(settings.slack_client_id or "", settings.slack_client_secret or "")
+    return WorkspaceClients(
+        lambda token: delivery_client(settings, token),
+        single_token=settings.slack_bot_token,
+        store=installations,
+        app=rotation,
+    )

@@ -1,0 +1,1 @@
+"""Use cases by feature (bot/services moves here); features know nothing of Slack or Jinja."""

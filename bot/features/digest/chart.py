@@ -1,0 +1,67 @@
+"""The digest's chart, a PNG: daily cash over the last 8 weeks, the expected position over the next 4."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+from collections.abc import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, no GUI toolkit: a worker draws into memory
+
+from matplotlib.dates import DateFormatter, WeekdayLocator, date2num
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from bot.features.digest.compose import Series
+
+# Sized for a phone: 1000 x 560 px, large type, two lines only.
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 10.0, 5.6, 100
+# matplotlib's font cache and text layout are not safe to share between threads.
+_LOCK = threading.Lock()
+
+
+def _compact(value: float, _: object = None) -> str:
+    size = abs(value)
+    if size >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if size >= 1_000:
+        return f"{value / 1_000:.0f}k"
+    return f"{value:.0f}"
+
+
+def _x(days: Iterable[dt.date]) -> list[float]:
+    return [float(date2num(day)) for day in days]  # type: ignore[no-untyped-call]
+
+
+def draw(series: Series) -> bytes:
+    """A PNG of the series (Figure, not pyplot: nothing global is kept between charts)."""
+    with _LOCK:
+        figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
+        axes = figure.add_subplot()
+        days = _x(day for day, _ in series.history)
+        axes.plot(days, [float(v) for _, v in series.history], color="#1f6feb", linewidth=3, label="Cash")
+        if series.forecast:
+            ahead = [series.history[-1], *series.forecast]
+            axes.plot(
+                _x(day for day, _ in ahead),
+                [float(v) for _, v in ahead],
+                color="#d29922",
+                linewidth=3,
+                linestyle="--",
+                label="Expected (cash + receivables - payables due)",
+            )
+        axes.axvline(days[-1], color="#888888", linewidth=1)
+        axes.set_title(f"Cash in {series.currency}: last 8 weeks, next 4", fontsize=18)
+        axes.yaxis.set_major_formatter(FuncFormatter(_compact))
+        axes.xaxis.set_major_locator(WeekdayLocator(byweekday=0, interval=2))  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_formatter(DateFormatter("%d/%m"))  # type: ignore[no-untyped-call]
+        axes.tick_params(labelsize=14)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=13, loc="upper left")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()
