@@ -50,6 +50,7 @@ async def seed(bot: BotUnderTest, *, connection_state: str = "disconnected") -> 
     database = bot.runtime.database
     workspace_id = await data.workspace(database)
     ponto = await data.connect(database, workspace_id, Provider.PONTO, state=connection_state)
+    await data.connect(database, workspace_id, Provider.YUKI, state=connection_state)
     today = data.today()
     for account, moves in (
         (
