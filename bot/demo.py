@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 
 from bot.asgi import create_app
+from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
+from bot.demo_digest import show_digest
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.runtime import Runtime
@@ -82,6 +84,7 @@ DEMO_STEPS: list[DemoStep] = [
     show_cash,
     show_overdue,
     show_overdue_60,
+    show_digest,
 ]
 
 
@@ -120,7 +123,8 @@ async def _run_bot(
         log_format="text",
         **overrides,
     )
-    runtime = build_runtime(settings)
+    # A clock the digest step can move to the digest's moment (it starts at the real time).
+    runtime = build_runtime(settings, clock=ManualClock(SystemClock().now()))
     await bot_server.start(create_app(runtime, migrate_on_start=True))
     slack = SlackRequests(bot_server.url, signing_secret, response_url_factory=sim.new_response_url)
     try:

@@ -1,4 +1,4 @@
-"""/cashbot digest through the bot's HTTP server: settings, who may change them, preview equals /cash and /overdue."""
+"""/cashbot digest over HTTP: settings, who may change them, a preview that equals /cash and /overdue."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ async def test_bad_settings_keep_the_old_one(
     assert "on, every Tuesday 07:30 (Europe/Brussels)" in setting
 
 
-async def test_timezone_changes_the_schedule(database_url: str, slack_sim: SlackSimulator, clock: ManualClock) -> None:
+async def test_timezone_changes_the_schedule(
+    database_url: str, slack_sim: SlackSimulator, clock: ManualClock
+) -> None:
     async with digest_bot(database_url, slack_sim, clock) as bot:
         workspace_id = await seed(bot)
         await subscribe(bot, workspace_id)
@@ -81,7 +83,9 @@ async def test_only_managers_change_it_and_only_where_figures_are_allowed(
     async with digest_bot(database_url, slack_sim, clock) as bot:
         workspace_id = await seed(bot)
         await bot.runtime.access.set_public(workspace_id, CHANNEL, True)
-        member = said(await bot.slack.command("/cashbot", "digest here", user_id="U0MEMBER", channel_id=CHANNEL))
+        member = said(
+            await bot.slack.command("/cashbot", "digest here", user_id="U0MEMBER", channel_id=CHANNEL)
+        )
         elsewhere = said(await bot.slack.command("/cashbot", "digest here", channel_id="C0RANDOM"))
         setting = said(await bot.slack.command("/cashbot", "digest"))
 

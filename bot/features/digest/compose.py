@@ -229,8 +229,13 @@ async def _series(
     total = cash.totals[0]
     start = as_of - dt.timedelta(days=HISTORY_DAYS)
     nets = await queries.daily_net(session, workspace_id, total.currency, start)
+    # Only what falls due ahead: an invoice already overdue is no promise about any given day.
     dues = await queries.due_per_day(
-        session, workspace_id, total.currency, dt.date.min, as_of + dt.timedelta(days=FORECAST_DAYS)
+        session,
+        workspace_id,
+        total.currency,
+        as_of + dt.timedelta(days=1),
+        as_of + dt.timedelta(days=FORECAST_DAYS),
     )
     history = []
     balance = total.balance
@@ -239,8 +244,7 @@ async def _series(
         history.append((day, balance))
         balance -= nets.get(day, Decimal(0))
     history.reverse()
-    # Overdue items count as if paid tomorrow: they are what the books say is still to come.
-    expected = total.balance + sum((v for d, v in dues.items() if d <= as_of), Decimal(0))
+    expected = total.balance
     forecast = []
     for offset in range(1, FORECAST_DAYS + 1):
         day = as_of + dt.timedelta(days=offset)
