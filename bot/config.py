@@ -47,6 +47,7 @@ class Settings:
     redis_url: str | None = None
     timezone: str = "Europe/Brussels"
     sync_interval_minutes: int = 60
+    alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -140,6 +141,9 @@ class Settings:
             timezone=env.timezone("CASHBOT_TIMEZONE", cls.timezone),
             sync_interval_minutes=env.integer(
                 "CASHBOT_SYNC_INTERVAL_MINUTES", cls.sync_interval_minutes, 5, 24 * 60
+            ),
+            alert_after_minutes=env.integer(
+                "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -82,6 +82,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     # The digest's parts (bot.digest_wiring.DigestParts), for tests and the demo to drive.
     digest: Any = None
+    # The incident service (bot.features.incidents.lifecycle.IncidentService), likewise.
+    incidents: Any = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -135,6 +135,14 @@ class Outbox:
             file_id=row.file_id,
         )
 
+    async def message_ts(self, key: str) -> str | None:
+        """The Slack ts of a sent row (what an update or a thread reply is anchored to)."""
+        async with self._database.read() as session:
+            ts = await session.scalar(
+                select(OutboxMessage.message_ts).where(OutboxMessage.key == key, OutboxMessage.state == SENT)
+            )
+        return str(ts) if ts else None
+
     async def attempting(self, row: Claimed, owner: str, *, file_id: str | None = None) -> bool:
         """Record that an attempt starts (committed before Slack is called); False if the lease was lost."""
         values: dict[str, Any] = {

@@ -24,6 +24,7 @@ import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery.anchors import anchor_key, is_reply, is_update
 from bot.delivery.clients import NoToken, WorkspaceClients
 from bot.delivery.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
 
@@ -50,6 +51,7 @@ BROKEN_ERRORS = frozenset(
 TRANSIENT = (SlackClientError, aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError)
 HISTORY_LIMIT = 100
 MAX_BACKOFF_SECONDS = 1800
+ANCHOR_WAIT = dt.timedelta(seconds=5)
 
 Checkpoint = Callable[[str, Claimed], Awaitable[None]]
 BrokenListener = Callable[[Claimed, str], Awaitable[None]]
@@ -146,18 +148,35 @@ class Sender:
             await self._later(row, type(error).__name__, report)
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
-        await self._pacer.wait(row.channel_id)
+        anchor = await self._anchor(row)
+        if anchor == "":
+            await self._outbox.retry_later(row, self._owner, ANCHOR_WAIT, "anchor_not_sent")
+            return
+        if not is_update(row.kind):  # an edit posts nothing new: Slack's 1/s/channel is for posts
+            await self._pacer.wait(row.channel_id)
         if row.kind.endswith(":file"):
             ts = await self._upload(client, row)
         else:
             if not await self._outbox.attempting(row, self._owner):
                 return
             await self._reached("attempting", row)
-            response = await client.chat_postMessage(channel=row.channel_id, **_message_kwargs(row))
-            ts = str(response.get("ts") or "")
+            if is_update(row.kind) and anchor is not None:
+                await client.chat_update(channel=row.channel_id, ts=anchor, **_update_kwargs(row))
+                ts = anchor
+            else:
+                kwargs = _message_kwargs(row) | _thread_kwargs(row, anchor)
+                response = await client.chat_postMessage(channel=row.channel_id, **kwargs)
+                ts = str(response.get("ts") or "")
         await self._reached("answered", row)
         if await self._outbox.sent(row, self._owner, ts or None):
             report.sent += 1
+
+    async def _anchor(self, row: Claimed) -> str | None:
+        """The ts this row updates or replies to; "" while that message is not sent yet."""
+        key = anchor_key(row.payload)
+        if key is None:
+            return None
+        return await self._outbox.message_ts(key) or ""
 
     async def _upload(self, client: AsyncWebClient, row: Claimed) -> str | None:
         """Slack's external upload: ask for a URL, send the bytes there, share it in the channel."""
@@ -178,12 +197,22 @@ class Sender:
 
     async def _already_posted(self, client: AsyncWebClient, row: Claimed) -> bool:
         """Did an earlier attempt reach the channel? Looked up by the row's key (or file id)."""
+        if is_update(row.kind):
+            return False  # an edit sent twice leaves the message as it should be
         try:
             if row.kind.endswith(":file"):
                 return row.file_id is not None and await _file_shared(client, row.file_id, row.channel_id)
-            history = await client.conversations_history(
-                channel=row.channel_id, limit=HISTORY_LIMIT, include_all_metadata=True
-            )
+            if is_reply(row.payload):
+                history = await client.conversations_replies(
+                    channel=row.channel_id,
+                    ts=await self._anchor(row) or "",
+                    limit=HISTORY_LIMIT,
+                    include_all_metadata=True,
+                )
+            else:
+                history = await client.conversations_history(
+                    channel=row.channel_id, limit=HISTORY_LIMIT, include_all_metadata=True
+                )
         except SlackApiError as error:
             if error.response.get("error") != "missing_scope":
                 raise
@@ -239,6 +268,16 @@ def _message_kwargs(row: Claimed) -> dict[str, Any]:
         "unfurl_media": False,
         "metadata": {"event_type": MARKER_EVENT, "event_payload": {"key": row.key}},
     }
+
+
+def _thread_kwargs(row: Claimed, anchor: str | None) -> dict[str, Any]:
+    if not anchor:
+        return {}
+    return {"thread_ts": anchor, "reply_broadcast": bool(row.payload.get("broadcast"))}
+
+
+def _update_kwargs(row: Claimed) -> dict[str, Any]:
+    return {"text": row.payload.get("text") or "", "blocks": row.payload.get("blocks")}
 
 
 def _carries(message: dict[str, Any], key: str) -> bool:

@@ -347,6 +347,9 @@ class SlackSimulator:
             "blocks": _json_list(params.get("blocks")),
             "metadata": _json_field(params.get("metadata")) or None,
         }
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+            message["reply_broadcast"] = str(params.get("reply_broadcast", "")).lower() in ("1", "true")
         ts = self._record_message(params["channel"], message)
         return {
             "ok": True,
@@ -364,6 +367,15 @@ class SlackSimulator:
         return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
 
     def update(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        """Edit a posted message in place (its ts, thread and metadata stay)."""
+        for message in self.messages.get(str(params.get("channel") or ""), []):
+            if message["ts"] == params.get("ts"):
+                message.update(text=params.get("text"), blocks=_json_list(params.get("blocks")))
+                message["edits"] = int(message.get("edits", 0)) + 1
+                break
+        else:
+            if params.get("ts") and params.get("channel") in self.messages:
+                return {"ok": False, "error": "message_not_found"}
         return {
             "ok": True,
             "channel": params.get("channel"),
@@ -418,7 +430,9 @@ class SlackSimulator:
         if channel in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
         limit = max(1, min(int(params.get("limit") or 100), 999))
-        newest_first = list(reversed(self.messages.get(channel, [])))[:limit]
+        # Replies stay in their thread unless they were broadcast to the channel, as in Slack.
+        in_channel = [m for m in self.messages.get(channel, []) if _in_channel(m)]
+        newest_first = list(reversed(in_channel))[:limit]
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         return {
             "ok": True,
@@ -427,6 +441,21 @@ class SlackSimulator:
             ],
             "has_more": len(self.messages.get(channel, [])) > limit,
         }
+
+    def conversations_replies(
+        self, params: dict[str, Any], token: str | None, request: Request
+    ) -> dict[str, Any]:
+        channel, ts = params.get("channel", ""), params.get("ts", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        thread = [m for m in self.messages.get(channel, []) if ts in (m["ts"], m.get("thread_ts"))]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return {"ok": True, "messages": thread, "has_more": False}
+
+    def replies(self, channel_id: str, ts: str) -> list[dict[str, Any]]:
+        """The replies in a message's thread, oldest first."""
+        return [m for m in self.messages.get(channel_id, []) if m.get("thread_ts") == ts]
 
     def files_upload_url(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         if not params.get("filename") or not str(params.get("length", "")).isdigit():
@@ -474,11 +503,16 @@ _METHODS = {
     "users.info": SlackSimulator.users_info,
     "conversations.info": SlackSimulator.conversations_info,
     "conversations.history": SlackSimulator.conversations_history,
+    "conversations.replies": SlackSimulator.conversations_replies,
     "files.getUploadURLExternal": SlackSimulator.files_upload_url,
     "files.completeUploadExternal": SlackSimulator.files_complete,
     "files.info": SlackSimulator.files_info,
 }
 _POSTING = frozenset({"chat.postMessage", "files.completeUploadExternal"})
+
+
+def _in_channel(message: dict[str, Any]) -> bool:
+    return not message.get("thread_ts") or bool(message.get("reply_broadcast"))
 
 
 async def _read_params(request: Request) -> dict[str, Any]:

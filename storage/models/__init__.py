@@ -19,6 +19,7 @@ from storage.models.core import (
     SyncRun,
     Workspace,
 )
+from storage.models.incidents import Incident
 from storage.models.ledger import CallBudget, LedgerBalance, OpenItem, UnparsedItem
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectLink",
     "Connection",
     "DigestRun",
+    "Incident",
     "JobLease",
     "LedgerBalance",
     "OAuthState",

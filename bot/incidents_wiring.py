@@ -1,0 +1,44 @@
+"""Builds incidents (alerts on the delivery path), their buttons, `/cashbot alerts`, the reminder job."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.features.incidents.lifecycle import IncidentService
+from bot.features.incidents.policy import AlertPolicy
+from bot.runtime import Runtime
+from bot.scheduler import PeriodicJob
+from handlers.alert_buttons import AlertButtons
+from handlers.alerts import AlertCommands, AlertView
+
+REMINDER_TICK_SECONDS = 300
+
+
+def build_incidents(runtime: Runtime) -> IncidentService:
+    """The incident service, fed by every finished sync; its messages go through the digest's outbox."""
+    view = AlertView(runtime.renderer)
+    policy = AlertPolicy(after=dt.timedelta(minutes=runtime.settings.alert_after_minutes))
+    service = IncidentService(runtime.database, runtime.connections, view.compose, runtime.clock, policy)
+    runtime.sync.on_finished(service.sync_finished)
+
+    async def remind() -> None:
+        await service.remind()
+
+    runtime.jobs.append(PeriodicJob("incident_reminders", REMINDER_TICK_SECONDS, remind))
+    AlertCommands(
+        database=runtime.database,
+        workspaces=runtime.workspaces,
+        access=runtime.access,
+        renderer=runtime.renderer,
+    ).register(runtime.router)
+    if runtime.slack is not None:
+        AlertButtons(
+            database=runtime.database,
+            workspaces=runtime.workspaces,
+            access=runtime.access,
+            connections=runtime.connections,
+            requests=runtime.reports.sync_requests,
+            router=runtime.router,
+            renderer=runtime.renderer,
+        ).register(runtime.slack)
+    return service

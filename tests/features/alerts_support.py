@@ -1,0 +1,98 @@
+"""A bot wired to the Ponto, Yuki and Slack simulators on a moved clock, and what #alerts got."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from bot.clock import ManualClock
+from bot.delivery.sender import MARKER_EVENT
+from bot.sandbox.blocks_text import blocks_to_text
+from bot.sandbox.ponto import Failure, PontoSimulator
+from bot.sandbox.slack import SlackSimulator
+from bot.sandbox.yuki import YukiSimulator
+from storage.models import Connection
+from tests.handlers.test_ponto_connect import connect_link, consent, first_sync
+from tests.harness import BotUnderTest, bot_settings, running_bot
+from tests.ponto_support import ponto_settings
+from tests.yuki_support import connect_yuki
+
+ALERTS = "C0ALERTS"
+
+
+@asynccontextmanager
+async def alert_bot(
+    database_url: str,
+    slack: SlackSimulator,
+    ponto: PontoSimulator,
+    yuki: YukiSimulator,
+    clock: ManualClock,
+) -> AsyncIterator[BotUnderTest]:
+    settings = bot_settings(database_url, slack, yuki_api_url=yuki.api_url, **ponto_settings(ponto))
+    async with running_bot(settings, slack, now=clock) as bot:
+        yield bot
+
+
+async def alerts_here(bot: BotUnderTest, channel: str = ALERTS) -> None:
+    answer = (await bot.slack.command("/cashbot", "alerts here", channel_id=channel)).json()
+    assert f"<#{channel}>" in str(answer), answer
+
+
+async def connect_ponto(bot: BotUnderTest, browser: httpx.AsyncClient) -> None:
+    """The whole consent flow, and the first sync it starts."""
+    page = await browser.get(await consent(browser, await connect_link(bot)))
+    assert "Ponto is connected" in page.text
+    await first_sync(bot)
+
+
+async def connect_yuki_books(bot: BotUnderTest) -> None:
+    page = await connect_yuki(bot)
+    assert "Yuki is connected" in page.text
+
+
+async def break_ponto_grant(bot: BotUnderTest, ponto: PontoSimulator) -> None:
+    """The next token refresh is answered invalid_grant (the consent was revoked at Ponto)."""
+    async with bot.runtime.database.write() as session:
+        await session.execute(
+            update(Connection)
+            .where(Connection.provider == "ponto")
+            .values(token_expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
+    ponto.expire_access_tokens()
+    ponto.fail("token", Failure("invalid_grant"))
+
+
+async def sync_and_send(bot: BotUnderTest) -> None:
+    """What the worker's sync job and outbox job do, once each."""
+    await bot.runtime.sync.run_all("schedule")
+    await bot.runtime.digest.sender.drain()
+
+
+def alert_messages(sim: SlackSimulator, channel: str = ALERTS) -> list[dict[str, Any]]:
+    """Top-level alert messages in a channel (replies in their threads are not counted)."""
+    return [m for m in sim.posted(channel) if _alert_key(m) and not m.get("thread_ts")]
+
+
+def _alert_key(message: dict[str, Any]) -> bool:
+    metadata = message.get("metadata") or {}
+    key = str((metadata.get("event_payload") or {}).get("key") or "")
+    return metadata.get("event_type") == MARKER_EVENT and key.startswith("alert:")
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return blocks_to_text(message)
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """Button label → value."""
+    return {
+        e["text"]["text"]: e.get("value", "")
+        for b in message.get("blocks") or []
+        for e in b.get("elements") or []
+        if e.get("type") == "button"
+    }

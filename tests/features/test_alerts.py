@@ -1,0 +1,120 @@
+"""Alerts as #alerts sees them, through the bot's HTTP server and the Slack, Ponto and Yuki simulators:
+one message per incident, at once or after the threshold, updated in place, recovered in its thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.clock import ManualClock
+from bot.sandbox.ponto import PontoSimulator
+from bot.sandbox.slack import SlackSimulator
+from bot.sandbox.yuki import YukiSimulator
+from tests.features.alerts_support import (
+    ALERTS,
+    alert_bot,
+    alert_messages,
+    alerts_here,
+    break_ponto_grant,
+    buttons,
+    connect_ponto,
+    connect_yuki_books,
+    sync_and_send,
+    text_of,
+)
+from tests.harness import BotUnderTest
+from tests.ponto_support import ponto_sim
+
+__all__ = ["ponto_sim"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+async def bot(
+    database_url: str,
+    slack_sim: SlackSimulator,
+    ponto_sim: PontoSimulator,
+    yuki_sim: YukiSimulator,
+    clock: ManualClock,
+) -> AsyncIterator[BotUnderTest]:
+    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock) as running:
+        await alerts_here(running)
+        yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+async def test_ponto_invalid_grant_posts_one_alert_at_once(
+    bot: BotUnderTest, browser: httpx.AsyncClient, ponto_sim: PontoSimulator
+) -> None:
+    await connect_ponto(bot, browser)
+    await break_ponto_grant(bot, ponto_sim)
+
+    await sync_and_send(bot)
+    await sync_and_send(bot)  # the connection now waits for a person: nothing new is posted
+
+    [alert] = alert_messages(bot.sim)
+    text = text_of(alert)
+    assert "Ponto needs to be reconnected" in text
+    assert "no longer accepts cashbot's access" in text
+    assert "Last good sync" in text and "/cash" in text and "Reconnect" in text
+    assert "invalid_grant" not in text, "plain words, not an error code"
+    assert set(buttons(alert)) == {"Reconnect", "Retry now"}
+
+
+async def test_a_yuki_outage_is_an_alert_after_the_threshold_not_for_one_failure(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
+) -> None:
+    await connect_yuki_books(bot)
+    yuki_sim.fail("http_500", times=10_000)
+
+    await sync_and_send(bot)
+    assert alert_messages(bot.sim) == [], "one failure is a blip, not an alert"
+
+    clock.advance(dt.timedelta(minutes=31))
+    await sync_and_send(bot)
+
+    [alert] = alert_messages(bot.sim)
+    assert "Yuki is not answering" in text_of(alert)
+    assert "2 times" in text_of(alert)
+    assert set(buttons(alert)) == {"Retry now"}
+
+
+async def test_more_failures_update_the_one_message_and_recovery_replies_in_its_thread(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
+) -> None:
+    await connect_yuki_books(bot)
+    yuki_sim.fail("http_500", times=10_000)
+    for _ in range(2):
+        await sync_and_send(bot)
+        clock.advance(dt.timedelta(minutes=60))
+    posts_before = len(bot.sim.calls_to("chat.postMessage"))
+
+    for _ in range(20):
+        await sync_and_send(bot)
+        clock.advance(dt.timedelta(minutes=60))
+
+    [alert] = alert_messages(bot.sim)
+    assert len(bot.sim.calls_to("chat.postMessage")) == posts_before, "nothing new was posted"
+    assert alert["edits"] == 20 and "22 times" in text_of(alert)
+
+    yuki_sim.faults.clear()
+    await sync_and_send(bot)
+
+    [alert] = alert_messages(bot.sim)
+    [reply] = bot.sim.replies(ALERTS, alert["ts"])
+    assert "Yuki works again" in text_of(reply)
+    assert text_of(alert).startswith("Resolved: Yuki is not answering")
+    assert buttons(alert) == {}, "a resolved alert offers no buttons"
+    assert len(bot.sim.calls_to("chat.postMessage")) == posts_before + 1
