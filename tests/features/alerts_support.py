@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from bot.clock import ManualClock
 from bot.delivery.sender import MARKER_EVENT
@@ -16,7 +18,7 @@ from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.ponto import Failure, PontoSimulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import YukiSimulator
-from storage.models import Connection
+from storage.models import Connection, SyncRun
 from tests.handlers.test_ponto_connect import connect_link, consent, first_sync
 from tests.harness import BotUnderTest, bot_settings, running_bot
 from tests.ponto_support import ponto_settings
@@ -32,8 +34,13 @@ async def alert_bot(
     ponto: PontoSimulator,
     yuki: YukiSimulator,
     clock: ManualClock,
+    *,
+    keys: tuple[str, ...] | None = None,
 ) -> AsyncIterator[BotUnderTest]:
+    """`keys`: the encryption keys, for a second worker that must read what the first one stored."""
     settings = bot_settings(database_url, slack, yuki_api_url=yuki.api_url, **ponto_settings(ponto))
+    if keys is not None:
+        settings = replace(settings, encryption_keys=keys)
     async with running_bot(settings, slack, now=clock) as bot:
         yield bot
 
@@ -96,3 +103,31 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
         for e in b.get("elements") or []
         if e.get("type") == "button"
     }
+
+
+async def click(bot: BotUnderTest, action_id: str, value: str, user_id: str = "U0ADMIN") -> dict[str, Any]:
+    """Click an alert's button in #alerts; the answer only the clicker sees."""
+    before = len(bot.sim.responses)
+    response = await bot.slack.block_action(
+        action_id, value, user_id=user_id, channel_id=ALERTS, ephemeral=False
+    )
+    assert response.status_code == 200
+    answers = await bot.sim.wait_for_response(before + 1)
+    payload: dict[str, Any] = answers[before].params
+    assert payload.get("response_type") == "ephemeral" and not payload.get("replace_original")
+    return payload
+
+
+async def wait_for_runs(bot: BotUnderTest, provider: str, count: int, within: float = 15.0) -> None:
+    """Until `count` runs of the provider have finished (a connect starts one in the background)."""
+    async with asyncio.timeout(within):
+        while True:
+            async with bot.runtime.database.read() as session:
+                done = await session.scalar(
+                    select(func.count())
+                    .select_from(SyncRun)
+                    .where(SyncRun.provider == provider, SyncRun.outcome != "running")
+                )
+            if int(done or 0) >= count:
+                return
+            await asyncio.sleep(0.05)

@@ -118,3 +118,41 @@ async def test_more_failures_update_the_one_message_and_recovery_replies_in_its_
     assert text_of(alert).startswith("Resolved: Yuki is not answering")
     assert buttons(alert) == {}, "a resolved alert offers no buttons"
     assert len(bot.sim.calls_to("chat.postMessage")) == posts_before + 1
+
+
+async def test_a_lasting_incident_is_reminded_at_most_once_a_day_in_its_thread(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
+) -> None:
+    await connect_yuki_books(bot)
+    yuki_sim.fail("http_500", times=10_000)
+    for _ in range(2):
+        clock.advance(dt.timedelta(minutes=31))
+        await sync_and_send(bot)
+    [alert] = alert_messages(bot.sim)
+
+    reminded = []
+    for hours in (12, 13, 1, 10, 14):  # 12 h, 25 h, 26 h, 36 h, 50 h after it opened
+        clock.advance(dt.timedelta(hours=hours))
+        reminded.append(await bot.runtime.incidents.remind() + await bot.runtime.incidents.remind())
+    await bot.runtime.digest.sender.drain()
+
+    assert reminded == [0, 1, 0, 0, 1]
+    replies = bot.sim.replies(ALERTS, alert["ts"])
+    assert len(replies) == 2 and all("Still not fixed" in text_of(r) for r in replies)
+    assert all(r["reply_broadcast"] for r in replies), "a reminder is seen in the channel too"
+
+
+async def test_alerts_off_posts_nothing_and_here_moves_them(
+    bot: BotUnderTest, browser: httpx.AsyncClient, ponto_sim: PontoSimulator
+) -> None:
+    off = (await bot.slack.command("/cashbot", "alerts off", channel_id=ALERTS)).json()
+    refused = (await bot.slack.command("/cashbot", "alerts here", user_id="U0MEMBER")).json()
+    bad = (await bot.slack.command("/cashbot", "alerts everywhere", channel_id=ALERTS)).json()
+    await connect_ponto(bot, browser)
+    await break_ponto_grant(bot, ponto_sim)
+    await sync_and_send(bot)
+
+    assert "Alerts are *off*" in str(off)
+    assert "Only workspace admins and managers" in str(refused)
+    assert "Usage: `/cashbot alerts`" in str(bad)
+    assert alert_messages(bot.sim) == [] and alert_messages(bot.sim, "C0FINANCE") == []

@@ -164,6 +164,8 @@ class IncidentService:
 
     async def _remind(self, facts: IncidentFacts, now: dt.datetime) -> int:
         connection = await self._connections.find(facts.workspace_id, Provider(facts.provider))
+        if connection is None or connection.state == ConnectionState.DISCONNECTED:
+            return 0  # disconnected on purpose: nobody needs a daily nudge about it
         async with self._database.write() as session:
             moved = await session.execute(
                 update(Incident)
