@@ -59,9 +59,19 @@ from storage.slack_stores import DatabaseOAuthStateStore, EncryptedInstallationS
 
 log = logging.getLogger(__name__)
 
-# The least the bot needs: answer slash commands, post digests and alerts, read a member's
-# admin flag and locale. Uninstall and revocation events need no scope.
-BOT_SCOPES = ("commands", "chat:write", "users:read")
+# The least the bot needs: answer slash commands, post digests and alerts (and the digest's chart),
+# read a member's admin flag and locale. The history and files:read scopes serve one purpose: after
+# a crash or a timeout, look up whether a message or chart already reached its channel before
+# sending it again (never to read anyone's messages). Uninstall and revocation events need none.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "users:read",
+    "files:write",
+    "files:read",
+    "channels:history",
+    "groups:history",
+)
 SLACK_INSTALL_PATH = "/slack/install"
 UNINSTALL_REVOKE_SECONDS = 1.5
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"

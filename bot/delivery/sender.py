@@ -50,6 +50,9 @@ BROKEN_ERRORS = frozenset(
 TRANSIENT = (SlackClientError, aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError)
 HISTORY_LIMIT = 100
 MAX_BACKOFF_SECONDS = 1800
+# Slack allows about one message a second per channel; the margin absorbs network jitter, which
+# could otherwise bring two posts closer together on arrival than they left.
+PACE_SECONDS = 1.05
 
 Checkpoint = Callable[[str, Claimed], Awaitable[None]]
 BrokenListener = Callable[[Claimed, str], Awaitable[None]]
@@ -77,6 +80,9 @@ class Pacer:
         delay = self._next.get(channel_id, 0.0) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def posted(self, channel_id: str) -> None:
+        """Counted from the answer: Slack saw the post at some moment before it, never after."""
         self._next[channel_id] = time.monotonic() + self._seconds
 
 
@@ -89,7 +95,7 @@ class Sender:
         clients: WorkspaceClients,
         *,
         owner: str,
-        pace_seconds: float = 1.0,
+        pace_seconds: float = PACE_SECONDS,
         max_attempts: int = 8,
         batch: int = 2000,
         concurrency: int = 100,
@@ -147,14 +153,17 @@ class Sender:
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
         await self._pacer.wait(row.channel_id)
-        if row.kind.endswith(":file"):
-            ts = await self._upload(client, row)
-        else:
-            if not await self._outbox.attempting(row, self._owner):
-                return
-            await self._reached("attempting", row)
-            response = await client.chat_postMessage(channel=row.channel_id, **_message_kwargs(row))
-            ts = str(response.get("ts") or "")
+        try:
+            if row.kind.endswith(":file"):
+                ts = await self._upload(client, row)
+            else:
+                if not await self._outbox.attempting(row, self._owner):
+                    return
+                await self._reached("attempting", row)
+                response = await client.chat_postMessage(channel=row.channel_id, **_message_kwargs(row))
+                ts = str(response.get("ts") or "")
+        finally:
+            self._pacer.posted(row.channel_id)
         await self._reached("answered", row)
         if await self._outbox.sent(row, self._owner, ts or None):
             report.sent += 1
@@ -195,7 +204,12 @@ class Sender:
     async def _refused(self, row: Claimed, error: SlackApiError, report: DrainReport) -> None:
         code = str(error.response.get("error") or "unknown")
         status = error.response.status_code
-        if code in BROKEN_ERRORS:
+        if code == "missing_scope" and row.kind.endswith(":file"):
+            # An install from before charts: the message went, the chart cannot. Not a broken channel.
+            log.warning("delivery.file_scope_missing", extra={"key": row.key})
+            await self._outbox.give_up(row, self._owner, FAILED, code)
+            report.failed += 1
+        elif code in BROKEN_ERRORS:
             await self._broken(row, code, report)
         elif code == "ratelimited" or status == 429:
             # Refused before posting: nothing to look up. The SDK already waited its retries out.

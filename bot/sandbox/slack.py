@@ -32,7 +32,7 @@ from starlette.routing import Route
 DEFAULT_TEAM = "T0CASHBOT"
 DEFAULT_CLIENT_ID = "1111.2222"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
-BOT_SCOPES = "commands,chat:write,users:read"
+BOT_SCOPES = "commands,chat:write,users:read,files:write,files:read,channels:history,groups:history"
 
 
 @dataclass
