@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from slack_bolt.async_app import AsyncApp
 from starlette.routing import BaseRoute
 
+from bot.clock import Clock
 from bot.config import Settings
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
@@ -56,6 +57,7 @@ class Runtime:
     """Everything a running cashbot process holds, built once from Settings."""
 
     settings: Settings
+    clock: Clock
     database: Database
     box: SecretBox
     renderer: Renderer

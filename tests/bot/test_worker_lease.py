@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from collections import Counter
 
+from bot.clock import SystemClock
 from bot.scheduler import PeriodicJob, Worker
 from storage.database import Database
 
@@ -24,7 +25,7 @@ def counting_job(runs: Counter[str], owner: str) -> PeriodicJob:
 
 
 async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     runs: Counter[str] = Counter()
     ttl = dt.timedelta(seconds=1)
     first = Worker(database, [counting_job(runs, "a")], owner="a", lease_ttl=ttl, renew_every=0.2)
@@ -48,7 +49,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
 
 
 async def test_a_dead_leader_is_replaced_once_its_lease_lapses(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     runs: Counter[str] = Counter()
     ttl = dt.timedelta(seconds=0.5)
     dead = Worker(database, [], owner="dead", lease_ttl=ttl, renew_every=0.1)

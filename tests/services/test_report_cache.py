@@ -122,7 +122,7 @@ async def test_windowed_counters(cache) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_an_unreachable_redis_computes_directly() -> None:
-    backend = RedisCache("redis://127.0.0.1:9/0", ttl=60)
+    backend = RedisCache("redis://127.0.0.1:9/0", ttl=60, clock=lambda: 0.0)
     source = Source()
     try:
         values = [await backend.get_or_compute("s", "k", source, CODEC) for _ in range(2)]
