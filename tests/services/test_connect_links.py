@@ -17,7 +17,6 @@ from storage.database import Database
 from storage.models import ConnectLink
 from storage.workspaces import ensure_workspace
 
-
 START = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
 
