@@ -33,7 +33,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
     await first.start()
     await wait_until(lambda: first.is_leader)
     await second.start()
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # three renewals of the standby: long enough for it to wrongly take over
 
     assert first.is_leader and not second.is_leader
     assert runs["a"] > 0 and runs["b"] == 0
@@ -41,7 +41,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
     await first.stop()
     await wait_until(lambda: second.is_leader)
     before = runs["b"]
-    await asyncio.sleep(0.4)
+    await wait_until(lambda: runs["b"] > before)
     await second.stop()
     await database.dispose()
 
