@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
@@ -40,7 +41,9 @@ class DigestParts:
     clients: WorkspaceClients
 
 
-def delivery_client(settings: Settings, token: str | None) -> AsyncWebClient:
+def delivery_client(
+    settings: Settings, token: str | None, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """A client for jobs: waits out 429s (Slack did not post), retries nothing else by itself.
 
     A timeout, a dropped connection or a 5xx may come after Slack posted, so the outbox decides
@@ -49,6 +52,7 @@ def delivery_client(settings: Settings, token: str | None) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
+        session=session,
         timeout=20,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
@@ -82,6 +86,7 @@ def build_digest(runtime: Runtime, installations: AsyncInstallationStore | None)
     runtime.jobs.append(PeriodicJob("digest_tick", TICK_SECONDS, tick, run_at_start=True))
     runtime.jobs.append(PeriodicJob("outbox", DRAIN_SECONDS, drain, run_at_start=True))
     runtime.closers.append(sender.aclose)
+    runtime.closers.append(clients.aclose)
     DigestCommands(
         workspaces=runtime.workspaces,
         access=runtime.access,
@@ -101,7 +106,7 @@ def _clients(settings: Settings, installations: AsyncInstallationStore | None) -
     if installations is not None:
         rotation = RotationApp(settings.slack_client_id or "", settings.slack_client_secret or "")
     return WorkspaceClients(
-        lambda token: delivery_client(settings, token),
+        lambda token, session: delivery_client(settings, token, session),
         single_token=settings.slack_bot_token,
         store=installations,
         app=rotation,

@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from starlette.routing import BaseRoute
 
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock
 from bot.config import Settings
 from bot.render import Renderer
 from bot.scheduler import PeriodicJob
@@ -58,6 +58,7 @@ class Runtime:
     """Everything a running cashbot process holds, built once from Settings."""
 
     settings: Settings
+    clock: Clock
     database: Database
     box: SecretBox
     renderer: Renderer
@@ -79,12 +80,11 @@ class Runtime:
     plugins: list[ProviderPlugin] = field(default_factory=list)
     web_routes: list[BaseRoute] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
-    clock: Clock = field(default_factory=SystemClock)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # The digest's parts (bot.digest_wiring.DigestParts), for tests and the demo to drive.
     digest: Any = None
     # The incident service (bot.features.incidents.lifecycle.IncidentService), likewise.
     incidents: Any = None
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()

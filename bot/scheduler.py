@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -24,8 +23,6 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
 LEASE_TTL = dt.timedelta(seconds=30)
 RENEW_EVERY_SECONDS = 10
-# Start-up jobs wait for the first lease attempt: a job run before it would find no leader.
-FIRST_RUN_DELAY = dt.timedelta(seconds=1)
 
 Job = Callable[[], Awaitable[None]]
 
@@ -38,9 +35,7 @@ class PeriodicJob:
     seconds: float
     run: Job
     misfire_grace_seconds: int = 60
-    run_at_start: bool = (
-        False  # once right after start (after the first lease attempt), not one interval later
-    )
+    run_at_start: bool = False  # once right after start too, not only one interval later
 
 
 class Worker:
@@ -71,15 +66,10 @@ class Worker:
         )
 
     async def start(self) -> None:
-        start = dt.datetime.now(dt.UTC)  # APScheduler keeps wall-clock timers; what is due is decided by jobs
         self._scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-        self._scheduler.add_job(
-            self._renew_lease,
-            "interval",
-            seconds=self._renew_every,
-            id="lease",
-            next_run_time=start,
-        )
+        # Take the lease now rather than one interval later: a standby knows at once where it stands.
+        await self._renew_lease()
+        self._scheduler.add_job(self._renew_lease, "interval", seconds=self._renew_every, id="lease")
         for job in self._jobs:
             self._scheduler.add_job(
                 self._as_leader(job),
@@ -87,13 +77,16 @@ class Worker:
                 seconds=job.seconds,
                 id=job.name,
                 misfire_grace_time=job.misfire_grace_seconds,
-                **({"next_run_time": start + FIRST_RUN_DELAY} if job.run_at_start else {}),
             )
+            if job.run_at_start:
+                # A job with no trigger runs once, now (APScheduler reads its own clock for that).
+                self._scheduler.add_job(self._as_leader(job), id=f"{job.name}:start")
         self._scheduler.start()
         log.info("worker.started", extra={"owner": self.owner, "jobs": [job.name for job in self._jobs]})
 
     async def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:  # a stop during start-up comes before the scheduler runs
+            self._scheduler.shutdown(wait=False)
         if self.is_leader:
             with contextlib.suppress(StorageUnavailable):
                 await release(self._database, LEASE_NAME, self.owner)
@@ -125,12 +118,3 @@ class Worker:
                 "worker.job_failed",
                 extra={"job": event.job_id, "error": repr(event.exception)[:300]},
             )
-
-
-async def run_forever(worker: Worker) -> None:
-    """Start the worker and park until cancelled (SIGTERM/SIGINT)."""
-    await worker.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await worker.stop()

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Actor, Provider
 from bot.errors import UserError
 from bot.render import Renderer
@@ -37,7 +38,9 @@ class ConnectCommands:
         renderer: Renderer,
         link_url: LinkUrl,
         next_sync: Callable[[dt.datetime | None], dt.datetime | None],
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._plugin_list = plugins  # read at use, so providers may register after this is built
         self._links = links
         self._connections = connections
@@ -151,7 +154,5 @@ class ConnectCommands:
             rows.append({"title": plugin.title, "view": view, "facts": facts, "next_sync": next_sync})
         sections = [(title, await lines(workspace_id)) for title, lines in self._sections]
         return Reply(
-            self._renderer.message(
-                "status.json.j2", rows=rows, sections=sections, now=dt.datetime.now(dt.UTC)
-            )
+            self._renderer.message("status.json.j2", rows=rows, sections=sections, now=self._clock.now())
         )

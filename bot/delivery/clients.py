@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
@@ -37,12 +38,19 @@ class RotationApp:
     client_secret: str
 
 
+MakeClient = Callable[[str | None, aiohttp.ClientSession | None], AsyncWebClient]
+
+
 class WorkspaceClients:
-    """Hands out an AsyncWebClient for a team: the single SLACK_BOT_TOKEN, or the stored install."""
+    """Hands out an AsyncWebClient for a team: the single SLACK_BOT_TOKEN, or the stored install.
+
+    Every client shares one HTTP session (its connection pool): a session per call would open a
+    new TCP and TLS connection for every message.
+    """
 
     def __init__(
         self,
-        make_client: Callable[[str | None], AsyncWebClient],
+        make_client: MakeClient,
         *,
         single_token: str | None,
         store: AsyncInstallationStore | None,
@@ -51,17 +59,31 @@ class WorkspaceClients:
         self._make_client = make_client
         self._single_token = single_token
         self._store = store
-        self._rotator = (
-            None
-            if app is None
-            else AsyncTokenRotator(
-                client_id=app.client_id, client_secret=app.client_secret, client=make_client(None)
-            )
-        )
+        self._app = app
+        self._session: aiohttp.ClientSession | None = None
+        self._rotator: AsyncTokenRotator | None = None
+
+    def _shared_session(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running event loop (aiohttp requires one).
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            if self._app is not None:
+                self._rotator = AsyncTokenRotator(
+                    client_id=self._app.client_id,
+                    client_secret=self._app.client_secret,
+                    client=self._make_client(None, self._session),
+                )
+        return self._session
 
     async def for_team(self, team_id: str) -> AsyncWebClient:
         """A client with a bot token valid for the next two hours; NoToken when there is none."""
-        return self._make_client(await self._token(team_id))
+        session = self._shared_session()
+        return self._make_client(await self._token(team_id), session)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def _token(self, team_id: str) -> str:
         if self._store is None:

@@ -88,9 +88,13 @@ class Outbox:
             return await enqueue(session, envelopes, self._clock.now())
 
     async def claim(self, owner: str, limit: int) -> list[Claimed]:
-        """Lease up to `limit` due rows: pending ones, and attempts whose sender's lease lapsed."""
+        """Lease up to `limit` due rows: pending ones, and attempts whose sender's lease lapsed.
+
+        One conditional UPDATE takes them all; a row another sender took in between is not ours.
+        """
         now = self._clock.now()
-        async with self._database.read() as session:
+        until = now + self._lease
+        async with self._database.write() as session:
             ids = (
                 await session.scalars(
                     select(OutboxMessage.id)
@@ -99,41 +103,20 @@ class Outbox:
                     .limit(limit)
                 )
             ).all()
-        claimed = []
-        for row_id in ids:
-            row = await self._lease_one(row_id, owner, now)
-            if row is not None:
-                claimed.append(row)
-        return claimed
-
-    async def _lease_one(self, row_id: int, owner: str, now: dt.datetime) -> Claimed | None:
-        async with self._database.write() as session:
-            result = await session.execute(
+            if not ids:
+                return []
+            await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, _claimable(now))
-                .values(lease_owner=owner, lease_until=now + self._lease)
+                .where(OutboxMessage.id.in_(ids), _claimable(now))
+                .values(lease_owner=owner, lease_until=until)
             )
-            if affected_rows(result) != 1:
-                return None  # another sender took it between the read and this update
-            row, team_id = (
-                await session.execute(
-                    select(OutboxMessage, Workspace.team_id)
-                    .join(Workspace, Workspace.id == OutboxMessage.workspace_id)
-                    .where(OutboxMessage.id == row_id)
-                )
-            ).one()
-        return Claimed(
-            id=row.id,
-            key=row.key,
-            workspace_id=row.workspace_id,
-            team_id=team_id,
-            kind=row.kind,
-            channel_id=row.channel_id,
-            payload=json.loads(row.payload),
-            state=row.state,
-            attempts=row.attempts,
-            file_id=row.file_id,
-        )
+            rows = await session.execute(
+                select(OutboxMessage, Workspace.team_id)
+                .join(Workspace, Workspace.id == OutboxMessage.workspace_id)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == owner)
+                .order_by(OutboxMessage.id)
+            )
+            return [_claimed(row, team_id) for row, team_id in rows]
 
     async def message_ts(self, key: str) -> str | None:
         """The Slack ts of a sent row (what an update or a thread reply is anchored to)."""
@@ -177,6 +160,21 @@ class Outbox:
                 .values(**values)
             )
             return affected_rows(result) == 1
+
+
+def _claimed(row: OutboxMessage, team_id: str) -> Claimed:
+    return Claimed(
+        id=row.id,
+        key=row.key,
+        workspace_id=row.workspace_id,
+        team_id=team_id,
+        kind=row.kind,
+        channel_id=row.channel_id,
+        payload=json.loads(row.payload),
+        state=row.state,
+        attempts=row.attempts,
+        file_id=row.file_id,
+    )
 
 
 def _claimable(now: dt.datetime) -> Any:

@@ -52,6 +52,9 @@ TRANSIENT = (SlackClientError, aiohttp.ClientError, httpx.HTTPError, OSError, Ti
 HISTORY_LIMIT = 100
 MAX_BACKOFF_SECONDS = 1800
 ANCHOR_WAIT = dt.timedelta(seconds=5)
+# Slack allows about one message a second per channel; the margin absorbs network jitter, which
+# could otherwise bring two posts closer together on arrival than they left.
+PACE_SECONDS = 1.05
 
 Checkpoint = Callable[[str, Claimed], Awaitable[None]]
 BrokenListener = Callable[[Claimed, str], Awaitable[None]]
@@ -68,6 +71,10 @@ class DrainReport:
     failed: int = 0
 
 
+class _LeaseLost(Exception):
+    """Another sender took the row over: this one stops without settling it."""
+
+
 class Pacer:
     """At most one message a second per channel (Slack's chat.postMessage limit), per process."""
 
@@ -79,6 +86,9 @@ class Pacer:
         delay = self._next.get(channel_id, 0.0) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def posted(self, channel_id: str) -> None:
+        """Counted from the answer: Slack saw the post at some moment before it, never after."""
         self._next[channel_id] = time.monotonic() + self._seconds
 
 
@@ -91,7 +101,7 @@ class Sender:
         clients: WorkspaceClients,
         *,
         owner: str,
-        pace_seconds: float = 1.0,
+        pace_seconds: float = PACE_SECONDS,
         max_attempts: int = 8,
         batch: int = 2000,
         concurrency: int = 100,
@@ -152,24 +162,38 @@ class Sender:
         if anchor == "":
             await self._outbox.retry_later(row, self._owner, ANCHOR_WAIT, "anchor_not_sent")
             return
-        if not is_update(row.kind):  # an edit posts nothing new: Slack's 1/s/channel is for posts
-            await self._pacer.wait(row.channel_id)
-        if row.kind.endswith(":file"):
-            ts = await self._upload(client, row)
-        else:
-            if not await self._outbox.attempting(row, self._owner):
-                return
-            await self._reached("attempting", row)
-            if is_update(row.kind) and anchor is not None:
-                await client.chat_update(channel=row.channel_id, ts=anchor, **_update_kwargs(row))
-                ts = anchor
+        try:
+            if is_update(row.kind):  # an edit posts nothing new: Slack's 1/s/channel is for posts
+                ts = await self._edit(client, row, anchor)
             else:
-                kwargs = _message_kwargs(row) | _thread_kwargs(row, anchor)
-                response = await client.chat_postMessage(channel=row.channel_id, **kwargs)
-                ts = str(response.get("ts") or "")
+                await self._pacer.wait(row.channel_id)
+                try:
+                    ts = await self._post(client, row, anchor)
+                finally:
+                    self._pacer.posted(row.channel_id)
+        except _LeaseLost:
+            return
         await self._reached("answered", row)
         if await self._outbox.sent(row, self._owner, ts or None):
             report.sent += 1
+
+    async def _post(self, client: AsyncWebClient, row: Claimed, anchor: str | None) -> str | None:
+        """A message (in a thread when anchored) or a file; its ts."""
+        if row.kind.endswith(":file"):
+            return await self._upload(client, row)
+        if not await self._outbox.attempting(row, self._owner):
+            raise _LeaseLost
+        await self._reached("attempting", row)
+        kwargs = _message_kwargs(row) | _thread_kwargs(row, anchor)
+        response = await client.chat_postMessage(channel=row.channel_id, **kwargs)
+        return str(response.get("ts") or "")
+
+    async def _edit(self, client: AsyncWebClient, row: Claimed, anchor: str | None) -> str | None:
+        if not await self._outbox.attempting(row, self._owner):
+            raise _LeaseLost
+        await self._reached("attempting", row)
+        await client.chat_update(channel=row.channel_id, ts=anchor or "", **_update_kwargs(row))
+        return anchor
 
     async def _anchor(self, row: Claimed) -> str | None:
         """The ts this row updates or replies to; "" while that message is not sent yet."""
@@ -224,7 +248,12 @@ class Sender:
     async def _refused(self, row: Claimed, error: SlackApiError, report: DrainReport) -> None:
         code = str(error.response.get("error") or "unknown")
         status = error.response.status_code
-        if code in BROKEN_ERRORS:
+        if code == "missing_scope" and row.kind.endswith(":file"):
+            # An install from before charts: the message went, the chart cannot. Not a broken channel.
+            log.warning("delivery.file_scope_missing", extra={"key": row.key})
+            await self._outbox.give_up(row, self._owner, FAILED, code)
+            report.failed += 1
+        elif code in BROKEN_ERRORS:
             await self._broken(row, code, report)
         elif code == "ratelimited" or status == 429:
             # Refused before posting: nothing to look up. The SDK already waited its retries out.

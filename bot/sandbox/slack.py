@@ -29,10 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.clock import Clock, SystemClock
+
 DEFAULT_TEAM = "T0CASHBOT"
 DEFAULT_CLIENT_ID = "1111.2222"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
-BOT_SCOPES = "commands,chat:write,users:read"
+BOT_SCOPES = "commands,chat:write,users:read,files:write,files:read,channels:history,groups:history"
 
 
 @dataclass
@@ -63,7 +65,6 @@ class RecordedCall:
     method: str
     params: dict[str, Any]
     token: str | None
-    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -81,8 +82,13 @@ class SlackSimulator:
     """State and behaviour of the simulated Slack; `app` is its ASGI application."""
 
     def __init__(
-        self, *, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self.client_id = client_id
         self.client_secret = client_secret
         self.base_url = ""  # set once served; response_urls point back here
@@ -359,12 +365,12 @@ class SlackSimulator:
         }
 
     def _record_message(self, channel: str, message: dict[str, Any]) -> str:
-        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        ts = f"{int(self._clock.now().timestamp())}.{next(self._ts):06d}"
         self.messages.setdefault(channel, []).append({**message, "ts": ts})
         return ts
 
     def post_ephemeral(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
-        return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
+        return {"ok": True, "message_ts": f"{int(self._clock.now().timestamp())}.{next(self._ts):06d}"}
 
     def update(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         """Edit a posted message in place (its ts, thread and metadata stay)."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select, update
 
+from bot.clock import Clock
 from bot.domain import Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.integrations.ponto import TokenSet, UserInfo, new_code_verifier
@@ -28,7 +28,7 @@ from bot.services.ponto import PontoConfig, PontoGateway
 from bot.services.ponto_tokens import REAUTH_ALERT
 from storage.crypto import SecretBox, one_time_token, token_hash
 from storage.database import Database, affected_rows
-from storage.models import OAuthState, Workspace, utcnow
+from storage.models import OAuthState, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class PontoConsent:
         connections: ConnectionService,
         alerts: AlertService,
         audit: AuditTrail,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._gateway = gateway
@@ -109,13 +109,13 @@ class PontoConsent:
         self._connections = connections
         self._alerts = alerts
         self._audit = audit
-        self._now = clock
+        self._clock = clock
 
     async def begin(self, link_token: str) -> ConsentStart:
         """Use the link up and prepare the consent request (LinkInvalid when the link is not usable)."""
         grant = await self._links.consume(link_token, Provider.PONTO)
         state, verifier = one_time_token(), new_code_verifier()
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             await session.execute(delete(OAuthState).where(OAuthState.expires_at < now - PRUNE_AFTER))
             session.add(
@@ -171,7 +171,7 @@ class PontoConsent:
 
     async def _claim(self, state: str) -> _Claimed | str:
         """Use the state up (atomically); a refusal code alone when it is unknown or already used."""
-        digest, now = token_hash(state), self._now()
+        digest, now = token_hash(state), self._clock.now()
         async with self._database.write() as session:
             found = (
                 await session.execute(

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Provider, SyncOutcome
 from bot.errors import ProviderError, RateLimited, ReauthRequired
 from bot.integrations.ponto import Account, Page, PontoClient, Synchronization, Transaction
@@ -31,7 +32,6 @@ from bot.services.connections import ConnectionService, ConnectionView
 from bot.services.sync import SyncRun
 from storage import banking
 from storage.database import Database
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class PontoSyncer:
         options: SyncOptions | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self.database = database
         self._clients = clients
@@ -79,7 +79,7 @@ class PontoSyncer:
         self.options = options or SyncOptions()
         self._tz = zoneinfo.ZoneInfo(self.options.timezone)
         self._sleep = sleep
-        self._now = clock
+        self._clock = clock
 
     async def sync(self, connection: ConnectionView, run: SyncRun) -> None:
         client = self._clients(connection)
@@ -107,7 +107,7 @@ class PontoSyncer:
     async def _store_accounts(
         self, connection: ConnectionView, client: PontoClient, accounts: list[Account]
     ) -> dict[str, banking.SweepState]:
-        now = self._now()
+        now = self._clock.now()
         states: dict[str, banking.SweepState] = {}
         async with self.database.write() as session:
             for account in accounts:
@@ -176,7 +176,7 @@ class PontoSyncer:
         """Record the earliest bank-consent expiry; alert per account whose consent lapsed."""
         expiries = [a.authorization_expires_at for a in accounts if a.authorization_expires_at]
         await self._connections.update_settings(connection.id, consent_expires_at=min(expiries, default=None))
-        now = self._now()
+        now = self._clock.now()
         lapsed = []
         for account in accounts:
             key = f"ponto:consent:{account.id}"
@@ -265,7 +265,7 @@ class _AccountSweep:
                 if fresh and newest is None and page.items:
                     newest = page.items[0].id
                 known = await self._known(page)
-                now = utcnow()
+                now = self.database.clock.now()
                 rows += [
                     self.syncer.transaction_row(self.state.id, t, now)
                     for t in page.items

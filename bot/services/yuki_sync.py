@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
 from bot.integrations.yuki import GLAccountBalance, OutstandingItem, OutstandingItems, YukiClient
@@ -29,7 +30,6 @@ from storage.ledger import (
     replace_ledger_balances,
     upsert_open_items,
 )
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ class YukiSyncer:
         budget: DailyCallBudget,
         clients: YukiClientFactory,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._database = database
         self._connections = connections
         self._budget = budget
         self._clients = clients
-        self._now = clock
+        self._clock = clock
 
     async def sync(self, connection: ConnectionView, run: SyncRun) -> None:
         view, credentials = await self._connections.load(connection.workspace_id, Provider.YUKI)
@@ -68,7 +68,7 @@ class YukiSyncer:
             raise ReauthRequired("yuki", "no access key or administration is stored", code="no_key")
         options = YukiSettings.of(view.settings)
         scope = view.scope_key or provisional_scope(key)
-        seen_at = self._now()
+        seen_at = self._clock.now()
         async with self._clients(key, gate=self._budget.gate(scope), currency=options.currency) as yuki:
             try:
                 await self._items(yuki, view, run, options, seen_at)

@@ -1,7 +1,7 @@
 """Every cashbot table, importable from one place."""
 
 from storage.models.banking import BankAccount, BankTransaction
-from storage.models.base import Amount, Base, UTCDateTime, utcnow
+from storage.models.base import Amount, Base, UTCDateTime
 from storage.models.core import (
     AccessGrant,
     Alert,
@@ -48,5 +48,4 @@ __all__ = [
     "UTCDateTime",
     "UnparsedItem",
     "Workspace",
-    "utcnow",
 ]

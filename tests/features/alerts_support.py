@@ -41,7 +41,7 @@ async def alert_bot(
     settings = bot_settings(database_url, slack, yuki_api_url=yuki.api_url, **ponto_settings(ponto))
     if keys is not None:
         settings = replace(settings, encryption_keys=keys)
-    async with running_bot(settings, slack, now=clock) as bot:
+    async with running_bot(settings, slack, clock=clock) as bot:
         yield bot
 
 
@@ -68,7 +68,7 @@ async def break_ponto_grant(bot: BotUnderTest, ponto: PontoSimulator) -> None:
         await session.execute(
             update(Connection)
             .where(Connection.provider == "ponto")
-            .values(token_expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+            .values(token_expires_at=bot.runtime.clock.now() - dt.timedelta(minutes=1))
         )
     ponto.expire_access_tokens()
     ponto.fail("token", Failure("invalid_grant"))

@@ -33,7 +33,7 @@ def utc(*parts: int) -> dt.datetime:
 async def digest_bot(
     database_url: str, sim: SlackSimulator, clock: ManualClock
 ) -> AsyncIterator[BotUnderTest]:
-    async with running_bot(bot_settings(database_url, sim), sim, now=clock) as bot:
+    async with running_bot(bot_settings(database_url, sim), sim, clock=clock) as bot:
         yield bot
 
 
