@@ -126,7 +126,10 @@ async def _run_bot(
     # A clock the digest step can move to the digest's moment (it starts at the real time).
     runtime = build_runtime(settings, clock=ManualClock(SystemClock().now()))
     await bot_server.start(create_app(runtime, migrate_on_start=True))
-    slack = SlackRequests(bot_server.url, signing_secret, response_url_factory=sim.new_response_url)
+    # Signed on the bot's clock: the digest step moves it, and a signature must stay fresh.
+    slack = SlackRequests(
+        bot_server.url, signing_secret, response_url_factory=sim.new_response_url, clock=runtime.clock
+    )
     try:
         async with httpx.AsyncClient(timeout=15) as browser:
             print(f"cashbot demo: bot at {bot_server.url}, Slack simulator at {sim.base_url}")

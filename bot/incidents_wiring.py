@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.features.consent_watch import ConsentWatch
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import AlertPolicy
 from bot.runtime import Runtime
@@ -12,6 +13,7 @@ from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertView
 
 REMINDER_TICK_SECONDS = 300
+CONSENT_TICK_SECONDS = 3600
 
 
 def build_incidents(runtime: Runtime) -> IncidentService:
@@ -25,6 +27,13 @@ def build_incidents(runtime: Runtime) -> IncidentService:
         await service.remind()
 
     runtime.jobs.append(PeriodicJob("incident_reminders", REMINDER_TICK_SECONDS, remind))
+    watch = ConsentWatch(runtime.connections, service, runtime.digest.outbox, view.consent_dm, runtime.clock)
+    runtime.consent_watch = watch
+
+    async def consent() -> None:
+        await watch.tick()
+
+    runtime.jobs.append(PeriodicJob("consent_watch", CONSENT_TICK_SECONDS, consent, run_at_start=True))
     AlertCommands(
         database=runtime.database,
         workspaces=runtime.workspaces,

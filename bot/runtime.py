@@ -85,6 +85,7 @@ class Runtime:
     digest: Any = None
     # The incident service (bot.features.incidents.lifecycle.IncidentService), likewise.
     incidents: Any = None
+    consent_watch: Any = None
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()

@@ -6,12 +6,13 @@ from typing import Any
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.consent_watch import ConsentNotice
 from bot.features.incidents.lifecycle import Notice
 from bot.features.incidents.records import ALERTS_OFF, AlertChannel, alert_channel, set_alert_channel
 from bot.render import Renderer
 from bot.services.access import AccessService
 from bot.services.workspaces import WorkspaceService
-from handlers.alert_words import words
+from handlers.alert_words import stamp, words
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
@@ -30,6 +31,12 @@ class AlertView:
     def compose(self, notice: Notice) -> dict[str, Any]:
         message = self._renderer.message(
             "alert.json.j2", phase=notice.phase, w=words(notice), incident_id=notice.incident.id
+        )
+        return message.as_kwargs()
+
+    def consent_dm(self, notice: ConsentNotice) -> dict[str, Any]:
+        message = self._renderer.message(
+            "consent_dm.json.j2", days=notice.days, expires=stamp(notice.expires_at)
         )
         return message.as_kwargs()
 

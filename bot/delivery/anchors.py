@@ -24,3 +24,8 @@ def is_update(kind: str) -> bool:
 
 def is_reply(payload: dict[str, Any]) -> bool:
     return bool(payload.get("thread_of"))
+
+
+def is_direct(kind: str) -> bool:
+    """A direct message, sent to a user id (the bot's DM with them)."""
+    return kind.endswith(":dm")

@@ -24,7 +24,7 @@ import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery.anchors import anchor_key, is_reply, is_update
+from bot.delivery.anchors import anchor_key, is_direct, is_reply, is_update
 from bot.delivery.clients import NoToken, WorkspaceClients
 from bot.delivery.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
 
@@ -223,6 +223,10 @@ class Sender:
         """Did an earlier attempt reach the channel? Looked up by the row's key (or file id)."""
         if is_update(row.kind):
             return False  # an edit sent twice leaves the message as it should be
+        if is_direct(row.kind):
+            # Looking a DM up would need im:history, which cashbot does not ask for: a DM sent
+            # twice after a crash beats one never sent.
+            return False
         try:
             if row.kind.endswith(":file"):
                 return row.file_id is not None and await _file_shared(client, row.file_id, row.channel_id)
