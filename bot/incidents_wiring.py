@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.delivery.clients import WorkspaceClients
 from bot.features.consent_watch import ConsentWatch
+from bot.features.home.content import HomeService
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import AlertPolicy
 from bot.runtime import Runtime
 from bot.scheduler import PeriodicJob
+from bot.services.sync_requests import FinishedRequest
 from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertView
+from handlers.home import HOME_CHANNEL, HomeTab
 
 REMINDER_TICK_SECONDS = 300
 CONSENT_TICK_SECONDS = 3600
@@ -51,3 +55,36 @@ def build_incidents(runtime: Runtime) -> IncidentService:
             renderer=runtime.renderer,
         ).register(runtime.slack)
     return service
+
+
+def build_home(runtime: Runtime, clients: WorkspaceClients) -> None:
+    """The App Home tab, and its refresh after a sync asked for from it."""
+    if runtime.slack is None:
+        return
+    settings = runtime.settings
+    home = HomeService(
+        database=runtime.database,
+        connections=runtime.connections,
+        access=runtime.access,
+        digest=runtime.digest.settings,
+        cash=runtime.reports.cash,
+        gate=runtime.reports.gate,
+        sync_interval=dt.timedelta(minutes=settings.sync_interval_minutes),
+    )
+    tab = HomeTab(
+        home=home,
+        workspaces=runtime.workspaces,
+        router=runtime.router,
+        requests=runtime.reports.sync_requests,
+        renderer=runtime.renderer,
+        clock=runtime.clock,
+    )
+    tab.register(runtime.slack)
+
+    async def refresh(done: FinishedRequest) -> None:
+        if done.channel_id != HOME_CHANNEL or not done.user_id:
+            return  # asked for elsewhere: that place shows the result
+        client = await clients.for_team(done.team_id)
+        await tab.publish(await runtime.actors.actor(client, done.team_id, done.user_id), client)
+
+    runtime.reports.sync_requests.on_finished(refresh)

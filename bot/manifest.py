@@ -8,7 +8,8 @@ from bot.config import Settings
 from bot.wiring import BOT_SCOPES, SLACK_REDIRECT_PATH
 from handlers.catalog import SLASH_COMMANDS
 
-BOT_EVENTS = ("app_uninstalled", "tokens_revoked")
+# app_home_opened (the Home tab) needs no scope; views.publish needs none either.
+BOT_EVENTS = ("app_uninstalled", "tokens_revoked", "app_home_opened")
 
 
 def build_manifest(settings: Settings) -> dict[str, Any]:
@@ -22,6 +23,13 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         },
         "features": {
             "bot_user": {"display_name": "cashbot", "always_online": True},
+            # The Home tab; the Messages tab carries the DMs (consent warnings, unusual access),
+            # read-only because cashbot reads no messages.
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "slash_commands": [
                 {
                     "command": command.command,

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.digest_wiring import build_digest
-from bot.incidents_wiring import build_incidents
+from bot.incidents_wiring import build_home, build_incidents
 from bot.ponto_wiring import build_ponto
 from bot.render import Renderer
 from bot.runtime import ProviderBuilder, Reports, Runtime
@@ -203,6 +203,7 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     _register_jobs(runtime)
     runtime.digest = build_digest(runtime, store)
     runtime.incidents = build_incidents(runtime)
+    build_home(runtime, runtime.digest.clients)
     _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)

@@ -85,7 +85,7 @@ class AlertButtons:
             raise UserError("Only members with access to cashbot's financial data can retry a sync.")
         # No response_url: the result shows in the alert itself (updated, or a recovery in its thread).
         ask = SyncAsk(incident.workspace_id, actor.user_id, channel_of(body), None, actor.locale)
-        return self._answer(_retry_text(await self._requests.request(ask)))
+        return self._answer(retry_text(await self._requests.request(ask), "this alert"))
 
     async def _standing(self, actor: Actor, body: dict[str, Any]) -> IncidentFacts:
         """The clicked alert's incident, if it is this workspace's and not resolved yet."""
@@ -103,14 +103,13 @@ class AlertButtons:
         return Reply(self._renderer.message("alert_answer.json.j2", message=text))
 
 
-def _retry_text(result: Enqueued) -> str:
+def retry_text(result: Enqueued, where: str) -> str:
+    """The answer to a sync click; the result shows in `where` (this alert, the Home tab)."""
     if result.accepted:
-        return (
-            "Retrying now. This alert is updated with the result, or says in its thread that it works again."
-        )
+        return f"Retrying now. The result shows in {where} when the sync is done."
     if result.reason == "cooldown" and result.retry_in is not None:
         minutes = max(1, round(result.retry_in.total_seconds() / 60))
         return f"A sync ran moments ago; try again in {minutes} min."
     if result.reason == "pending":
-        return "A sync is already on its way; this alert shows its result."
+        return f"A sync is already on its way; {where} shows its result."
     return "Nothing to sync: the connection is gone or today's call budget is spent. See `/cashbot status`."

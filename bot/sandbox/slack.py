@@ -1,7 +1,8 @@
 """A Slack Web API simulator: answers like Slack, records every call, fails on request.
 
 Methods: auth.test, oauth.v2.access, chat.postMessage, chat.postEphemeral, chat.update,
-views.publish, views.open, users.info, conversations.info, conversations.history, and the external
+views.publish, views.open, users.info, conversations.info, conversations.history,
+conversations.replies, and the external
 file upload (files.getUploadURLExternal, the upload URL, files.completeUploadExternal, files.info);
 posts to `response_url`s it hands out; and an OAuth authorize page that approves at once. Tests
 drive it in-process (`SlackSimulator`) and other processes through `/_sim/*`.
@@ -105,6 +106,7 @@ class SlackSimulator:
         self.archived: set[str] = set()
         self.not_member: set[str] = set()
         self.revoked: set[str] = set()
+        self.home_views: dict[str, dict[str, Any]] = {}  # user id -> the Home tab last published
         self.per_channel_interval: float | None = None  # seconds between posts in one channel
         self.rate_limited = 0  # 429s answered because of per_channel_interval
         self._last_post: dict[str, float] = {}
@@ -156,6 +158,7 @@ class SlackSimulator:
         self.archived.clear()
         self.not_member.clear()
         self.revoked.clear()
+        self.home_views.clear()
         self.per_channel_interval = None
         self.rate_limited = 0
         self._last_post.clear()
@@ -389,6 +392,12 @@ class SlackSimulator:
             "text": params.get("text"),
         }
 
+    def views_publish(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        """A member's Home tab; the latest one is kept per user (`home_views`)."""
+        answer = self.views(params, token, request)
+        self.home_views[str(params.get("user_id") or "")] = answer["view"]
+        return answer
+
     def views(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         return {
             "ok": True,
@@ -504,7 +513,7 @@ _METHODS = {
     "chat.postMessage": SlackSimulator.post_message,
     "chat.postEphemeral": SlackSimulator.post_ephemeral,
     "chat.update": SlackSimulator.update,
-    "views.publish": SlackSimulator.views,
+    "views.publish": SlackSimulator.views_publish,
     "views.open": SlackSimulator.views,
     "users.info": SlackSimulator.users_info,
     "conversations.info": SlackSimulator.conversations_info,

@@ -1,0 +1,1 @@
+"""The App Home tab: what a member sees when they open cashbot in Slack."""
