@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.delivery.clients import WorkspaceClients
+from bot.features.access_notices import UnusualAccessNotices
 from bot.features.consent_watch import ConsentWatch
 from bot.features.home.content import HomeService
 from bot.features.incidents.lifecycle import IncidentService
@@ -12,6 +13,7 @@ from bot.features.incidents.policy import AlertPolicy
 from bot.runtime import Runtime
 from bot.scheduler import PeriodicJob
 from bot.services.sync_requests import FinishedRequest
+from handlers.admins import SlackAdmins
 from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertView
 from handlers.home import HOME_CHANNEL, HomeTab
@@ -38,6 +40,9 @@ def build_incidents(runtime: Runtime) -> IncidentService:
         await watch.tick()
 
     runtime.jobs.append(PeriodicJob("consent_watch", CONSENT_TICK_SECONDS, consent, run_at_start=True))
+    admins = SlackAdmins(runtime.database, runtime.digest.clients)
+    notices = UnusualAccessNotices(runtime.access, admins, runtime.digest.outbox, view.access_notice)
+    runtime.reports.watch.on_unusual(notices.unusual)
     AlertCommands(
         database=runtime.database,
         workspaces=runtime.workspaces,

@@ -34,6 +34,9 @@ class AlertView:
         )
         return message.as_kwargs()
 
+    def access_notice(self, title: str) -> dict[str, Any]:
+        return self._renderer.message("access_notice.json.j2", title=title).as_kwargs()
+
     def consent_dm(self, notice: ConsentNotice) -> dict[str, Any]:
         message = self._renderer.message(
             "consent_dm.json.j2", days=notice.days, expires=stamp(notice.expires_at)

@@ -1,7 +1,7 @@
 """A Slack Web API simulator: answers like Slack, records every call, fails on request.
 
 Methods: auth.test, oauth.v2.access, chat.postMessage, chat.postEphemeral, chat.update,
-views.publish, views.open, users.info, conversations.info, conversations.history,
+views.publish, views.open, users.info, users.list, conversations.info, conversations.history,
 conversations.replies, and the external
 file upload (files.getUploadURLExternal, the upload URL, files.completeUploadExternal, files.info);
 posts to `response_url`s it hands out; and an OAuth authorize page that approves at once. Tests
@@ -423,6 +423,15 @@ class SlackSimulator:
             },
         }
 
+    def users_list(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
+        """Every member of the token's team, in one page."""
+        team = self._team_of(token)
+        members = [
+            {"id": u.id, "name": u.name, "is_admin": u.is_admin, "is_owner": u.is_owner, "is_bot": False}
+            for u in team.users.values()
+        ]
+        return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+
     def conversations_info(
         self, params: dict[str, Any], token: str | None, request: Request
     ) -> dict[str, Any]:
@@ -516,6 +525,7 @@ _METHODS = {
     "views.publish": SlackSimulator.views_publish,
     "views.open": SlackSimulator.views,
     "users.info": SlackSimulator.users_info,
+    "users.list": SlackSimulator.users_list,
     "conversations.info": SlackSimulator.conversations_info,
     "conversations.history": SlackSimulator.conversations_history,
     "conversations.replies": SlackSimulator.conversations_replies,

@@ -1,13 +1,14 @@
 """Unusual access to financial data: someone paging through every overdue invoice, or many refusals.
 
 Counters live in the report cache's windows (shared through Redis when it is configured); crossing
-a threshold raises an alert, once per hour per subject (the alert's dedupe key), which the
-alert sender delivers to the workspace's alert channel.
+a threshold records an alert, once per hour per subject (the alert's dedupe key), and tells the
+listeners, which send it by DM to the workspace's admins and managers (never to a channel).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -15,6 +16,9 @@ from bot.services.alerts import AlertService
 from bot.services.cache import ReportCache
 
 log = logging.getLogger(__name__)
+
+# (workspace id, dedupe key, title): told once per new unusual-access alert (the DMs to managers).
+UnusualListener = Callable[[int, str, str], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class UsageWatch:
         self._alerts = alerts
         self.limits = limits or WatchLimits()
         self._clock = clock
+        self._listeners: list[UnusualListener] = []
+
+    def on_unusual(self, listener: UnusualListener) -> None:
+        self._listeners.append(listener)
 
     async def page_viewed(
         self, workspace_id: int, user_id: str, query_key: str, page: int, pages: int, items: int
@@ -88,3 +96,8 @@ class UsageWatch:
         )
         if raised:
             log.warning("access.unusual", extra={"workspace_id": workspace_id, "subject": subject})
+            for listener in self._listeners:
+                try:
+                    await listener(workspace_id, f"unusual_access:{subject}:{hour}", title)
+                except Exception:  # telling the managers must never fail the request being watched
+                    log.exception("access.unusual_listener_failed")
