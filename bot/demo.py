@@ -22,6 +22,7 @@ import httpx
 from bot.asgi import create_app
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
+from bot.demo_alerts import show_alert
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
 from bot.demo_digest import show_digest
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
@@ -85,6 +86,7 @@ DEMO_STEPS: list[DemoStep] = [
     show_overdue,
     show_overdue_60,
     show_digest,
+    show_alert,
 ]
 
 

@@ -131,12 +131,16 @@ class SyncService:
             return SyncResult(workspace_id, provider, "already_running")
         keeper = asyncio.create_task(self._keep_lease(lease, owner))
         try:
-            return await self._run_locked(connection, syncer, trigger, lease, owner)
+            result = await self._run_locked(connection, syncer, trigger, lease, owner)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             await release(self._database, lease, owner)
+        # Listeners (cache, alerts) run once the lease is released, so their work does not keep the
+        # connection busy for the next run (a test or a Sync now right after this one finished).
+        await self._notify(result)
+        return result
 
     async def _keep_lease(self, lease: str, owner: str) -> None:
         """Renew the lease while the run lasts (a first backfill can take minutes)."""
@@ -162,7 +166,6 @@ class SyncService:
         else:
             result = await self._succeeded(connection, run)
         metrics.SYNC_RUNS.labels(provider=connection.provider.value, outcome=result.outcome).inc()
-        await self._notify(result)
         return result
 
     async def _start(self, connection: ConnectionView, trigger: str) -> SyncRun:

@@ -11,7 +11,7 @@ from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from bot.features.incidents.records import AlertChannel, IncidentFacts, alert_channel, open_incidents
 from bot.services.access import AccessService
 from bot.services.balances import CashService, CurrencyTotal
-from bot.services.connections import ConnectionService
+from bot.services.connections import ConnectionService, ConnectionView
 from bot.services.viewing import ViewGate
 from storage.database import Database
 
@@ -85,6 +85,8 @@ class HomeService:
     async def _line(self, workspace_id: int, provider: Provider) -> ConnectionLine:
         view = await self._connections.find(workspace_id, provider)
         state = view.state if view is not None else ConnectionState.DISCONNECTED
+        if view is not None and state == ConnectionState.ACTIVE and _failed_last(view):
+            state = ConnectionState.FAILING  # the connection is marked failing only after a few runs
         syncing = view is not None and state in (ConnectionState.ACTIVE, ConnectionState.FAILING)
         return ConnectionLine(
             provider=provider.value,
@@ -105,6 +107,11 @@ class HomeService:
             admission, {"home": True, "currencies": [t.currency for t in position.totals]}
         )
         return list(position.totals)
+
+
+def _failed_last(view: ConnectionView) -> bool:
+    failed, succeeded = view.last_error_at, view.last_success_at
+    return failed is not None and (succeeded is None or failed > succeeded)
 
 
 def _next(last_attempt: dt.datetime | None, interval: dt.timedelta) -> dt.datetime | None:

@@ -122,21 +122,20 @@ class IncidentService:
 
     async def recovered(self, workspace_id: int, provider: str, kinds: Collection[str]) -> int:
         """Resolve the provider's incidents of these kinds; a posted one gets its recovery. How many."""
+        unresolved_now = (
+            Incident.workspace_id == workspace_id,
+            Incident.provider == provider,
+            Incident.kind.in_(tuple(kinds)),
+            Incident.resolved_at.is_(None),
+        )
+        async with self._database.read() as session:
+            # Most successful syncs have nothing to recover: a read, not a write, tells.
+            if await session.scalar(select(Incident.id).where(*unresolved_now).limit(1)) is None:
+                return 0
         connection = await self._connections.find(workspace_id, Provider(provider))
         now = self._clock.now()
         async with self._database.write() as session:
-            rows = (
-                await session.scalars(
-                    select(Incident)
-                    .where(
-                        Incident.workspace_id == workspace_id,
-                        Incident.provider == provider,
-                        Incident.kind.in_(tuple(kinds)),
-                        Incident.resolved_at.is_(None),
-                    )
-                    .with_for_update()
-                )
-            ).all()
+            rows = (await session.scalars(select(Incident).where(*unresolved_now).with_for_update())).all()
             for row in rows:
                 row.resolved_at = now
             await session.flush()
