@@ -15,7 +15,7 @@ from bot.scheduler import PeriodicJob
 from bot.services.sync_requests import FinishedRequest
 from handlers.admins import SlackAdmins
 from handlers.alert_buttons import AlertButtons
-from handlers.alerts import AlertCommands, AlertView
+from handlers.alerts import AlertCommands, AlertStatus, AlertView
 from handlers.home import HOME_CHANNEL, HomeTab
 
 REMINDER_TICK_SECONDS = 300
@@ -49,6 +49,7 @@ def build_incidents(runtime: Runtime) -> IncidentService:
         access=runtime.access,
         renderer=runtime.renderer,
     ).register(runtime.router)
+    runtime.router.status_sections.append(("Alerts", AlertStatus(runtime.database).lines))
     if runtime.slack is not None:
         AlertButtons(
             database=runtime.database,

@@ -8,11 +8,17 @@ from bot.domain import Actor
 from bot.errors import UserError
 from bot.features.consent_watch import ConsentNotice
 from bot.features.incidents.lifecycle import Notice
-from bot.features.incidents.records import ALERTS_OFF, AlertChannel, alert_channel, set_alert_channel
+from bot.features.incidents.records import (
+    ALERTS_OFF,
+    AlertChannel,
+    alert_channel,
+    open_incidents,
+    set_alert_channel,
+)
 from bot.render import Renderer
 from bot.services.access import AccessService
 from bot.services.workspaces import WorkspaceService
-from handlers.alert_words import stamp, words
+from handlers.alert_words import TITLES, stamp, words
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
@@ -76,6 +82,30 @@ class AlertCommands:
         async with self._database.read() as session:
             current = await alert_channel(session, workspace_id)
         return Reply(self._renderer.message("alert_answer.json.j2", message=describe(current)))
+
+
+class AlertStatus:
+    """The alerts' lines in /cashbot status: where they go, and each open one."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def lines(self, workspace_id: int) -> list[str]:
+        async with self._database.read() as session:
+            current = await alert_channel(session, workspace_id)
+        # Status lines are shown as plain text (escaped): no channel links here.
+        if current.off:
+            lines = ["off (`/cashbot alerts here` turns them on)"]
+        elif current.channel_id:
+            lines = [
+                f"posted in channel {current.channel_id}" + ("" if current.chosen else " (the digest's)")
+            ]
+        else:
+            lines = ["no channel yet (`/cashbot alerts here`)"]
+        for incident in await open_incidents(self._database, workspace_id):
+            title = TITLES.get(incident.provider, incident.provider)
+            lines.append(f"⚠ open: {title} ({incident.kind}) since {stamp(incident.first_failed_at)}")
+        return lines
 
 
 def describe(current: AlertChannel) -> str:

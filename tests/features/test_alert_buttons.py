@@ -205,3 +205,47 @@ async def test_two_workers_post_each_step_once(
         assert text_of(alert).startswith("Resolved: Yuki is not answering") and "4 times" in text_of(alert)
         posts = [c for c in slack_sim.calls_to("chat.postMessage") if c.params.get("channel") == ALERTS]
         assert len(posts) == 2, "the alert and its recovery, once each"
+
+
+async def test_after_a_restart_the_same_incident_is_updated_not_posted_again(
+    database_url: str,
+    slack_sim: SlackSimulator,
+    ponto_sim: PontoSimulator,
+    yuki_sim: YukiSimulator,
+    clock: ManualClock,
+) -> None:
+    keys = (generate_key(),)
+    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock, keys=keys) as before:
+        await alerts_here(before)
+        await connect_yuki_books(before)
+        yuki_sim.fail("http_500", times=10_000)
+        for _ in range(2):
+            clock.advance(dt.timedelta(minutes=31))
+            await sync_and_send(before)
+    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock, keys=keys) as after:
+        clock.advance(dt.timedelta(minutes=60))
+        await sync_and_send(after)
+
+    [alert] = alert_messages(slack_sim)
+    assert alert["edits"] == 1 and "3 times" in text_of(alert)
+
+
+async def test_credentials_that_cannot_be_decrypted_are_an_alert_at_once(
+    database_url: str,
+    slack_sim: SlackSimulator,
+    ponto_sim: PontoSimulator,
+    yuki_sim: YukiSimulator,
+    clock: ManualClock,
+) -> None:
+    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock) as first:
+        await alerts_here(first)
+        await connect_yuki_books(first)
+    # Restarted with a new CASHBOT_ENCRYPTION_KEYS that lacks the old key.
+    async with alert_bot(
+        database_url, slack_sim, ponto_sim, yuki_sim, clock, keys=(generate_key(),)
+    ) as after:
+        await sync_and_send(after)
+
+    [alert] = alert_messages(slack_sim)
+    assert "cannot read the Yuki credentials" in text_of(alert)
+    assert "CASHBOT_ENCRYPTION_KEYS" in text_of(alert)

@@ -71,6 +71,8 @@ async def test_ponto_invalid_grant_posts_one_alert_at_once(
     assert "Last good sync" in text and "/cash" in text and "Reconnect" in text
     assert "invalid_grant" not in text, "plain words, not an error code"
     assert set(buttons(alert)) == {"Reconnect", "Retry now"}
+    status = str((await bot.slack.command("/cashbot", "status")).json())
+    assert "posted in channel C0ALERTS" in status and "open: Ponto (reauth)" in status
 
 
 async def test_a_yuki_outage_is_an_alert_after_the_threshold_not_for_one_failure(
