@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.delivery.clients import WorkspaceClients
+from bot.domain import Provider
 from bot.features.access_notices import UnusualAccessNotices
 from bot.features.consent_watch import ConsentWatch
 from bot.features.home.content import HomeService
@@ -18,7 +19,7 @@ from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertStatus, AlertView
 from handlers.home import HOME_CHANNEL, HomeTab
 
-REMINDER_TICK_SECONDS = 300
+INCIDENT_TICK_SECONDS = 120
 CONSENT_TICK_SECONDS = 3600
 
 
@@ -29,10 +30,13 @@ def build_incidents(runtime: Runtime) -> IncidentService:
     service = IncidentService(runtime.database, runtime.connections, view.compose, runtime.clock, policy)
     runtime.sync.on_finished(service.sync_finished)
 
-    async def remind() -> None:
+    async def tick() -> None:
+        for workspace_id, provider in await service.rechecks():
+            await runtime.sync.run(workspace_id, Provider(provider), "recheck")  # its result feeds back
         await service.remind()
 
-    runtime.jobs.append(PeriodicJob("incident_reminders", REMINDER_TICK_SECONDS, remind))
+    runtime.jobs.append(PeriodicJob("incidents", INCIDENT_TICK_SECONDS, tick))
+    runtime.incidents_tick = tick
     watch = ConsentWatch(runtime.connections, service, runtime.digest.outbox, view.consent_dm, runtime.clock)
     runtime.consent_watch = watch
 

@@ -86,6 +86,7 @@ class Runtime:
     # The incident service (bot.features.incidents.lifecycle.IncidentService), likewise.
     incidents: Any = None
     consent_watch: Any = None
+    incidents_tick: Any = None  # the worker's incident job (re-checks, reminders), for tests
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()

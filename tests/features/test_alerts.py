@@ -93,6 +93,30 @@ async def test_a_yuki_outage_is_an_alert_after_the_threshold_not_for_one_failure
     assert set(buttons(alert)) == {"Retry now"}
 
 
+async def test_a_lone_failure_is_checked_again_after_the_threshold_and_a_blip_stays_quiet(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
+) -> None:
+    await connect_yuki_books(bot)
+    yuki_sim.fail("http_500", times=1)  # a blip
+    await sync_and_send(bot)
+    clock.advance(dt.timedelta(minutes=31))
+    await bot.runtime.incidents_tick()  # the worker's incident job syncs it again: it works
+    await bot.runtime.digest.sender.drain()
+    assert alert_messages(bot.sim) == []
+
+    yuki_sim.fail("http_500", times=10_000)  # now an outage, and no scheduled sync for an hour
+    await sync_and_send(bot)
+    clock.advance(dt.timedelta(minutes=20))
+    await bot.runtime.incidents_tick()
+    assert alert_messages(bot.sim) == [], "20 minutes: not yet"
+    clock.advance(dt.timedelta(minutes=11))
+    await bot.runtime.incidents_tick()
+    await bot.runtime.digest.sender.drain()
+
+    [alert] = alert_messages(bot.sim)
+    assert "Yuki is not answering" in text_of(alert) and "2 times" in text_of(alert)
+
+
 async def test_more_failures_update_the_one_message_and_recovery_replies_in_its_thread(
     bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
 ) -> None:

@@ -146,6 +146,23 @@ class IncidentService:
                 await enqueue(session, envelopes, now)
         return len(rows)
 
+    async def rechecks(self) -> list[tuple[int, str]]:
+        """(workspace, provider) of lone failures to sync again now: does it still fail?"""
+        now = self._clock.now()
+        async with self._database.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Incident).where(Incident.resolved_at.is_(None), Incident.opened_at.is_(None))
+                )
+            ).all()
+            return sorted(
+                {
+                    (row.workspace_id, row.provider)
+                    for row in rows
+                    if self.policy.recheck_due(row.kind, row.first_failed_at, row.last_failed_at, now)
+                }
+            )
+
     async def remind(self) -> int:
         """A reminder in the thread of each incident still open a day (then another day) after it opened."""
         now = self._clock.now()

@@ -14,7 +14,12 @@ ACT_NOW = frozenset({REAUTH, SECRET, CONSENT})
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    """A self-healing failure (5xx, timeout, 429) is an alert once it lasted this long or this many runs."""
+    """A self-healing failure (5xx, timeout, 429) is an alert once it has lasted `after`, as a second
+    failed run at least that long after the first one shows; one blip is never an alert.
+
+    With hourly syncs nothing would look again for an hour, so the worker re-checks a lone failure
+    once `after` has passed (`recheck_due`): an outage is known within the threshold and a tick.
+    """
 
     after: dt.timedelta = dt.timedelta(minutes=30)
     after_runs: int = 2
@@ -22,7 +27,15 @@ class AlertPolicy:
     def due(self, kind: str, failures: int, first_failed_at: dt.datetime, now: dt.datetime) -> bool:
         if kind in ACT_NOW:
             return True
-        return failures >= self.after_runs or now - first_failed_at >= self.after
+        return failures >= self.after_runs and now - first_failed_at >= self.after
+
+    def recheck_due(
+        self, kind: str, first_failed_at: dt.datetime, last_failed_at: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """A failure not yet confirmed by a run made after the threshold, whose threshold has passed."""
+        if kind in ACT_NOW:
+            return False
+        return now - first_failed_at >= self.after and last_failed_at - first_failed_at < self.after
 
 
 def kind_of(error_code: str | None, needs_reauth: bool) -> str:
