@@ -48,6 +48,8 @@ class Settings:
     timezone: str = "Europe/Brussels"
     sync_interval_minutes: int = 60
     min_free_disk_mb: int = 100
+    # Processes that draw digest charts (0: a thread of the worker itself).
+    chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -142,6 +144,7 @@ class Settings:
                 "CASHBOT_SYNC_INTERVAL_MINUTES", cls.sync_interval_minutes, 5, 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
+            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
         )
