@@ -129,8 +129,10 @@ class Sender:
         return report
 
     async def _channel(self, queue: list[Claimed], report: DrainReport) -> None:
-        async with self._gate:
-            for row in queue:
+        # The gate bounds calls in flight, not channels: a channel waiting out its second holds none.
+        for row in queue:
+            await self._pacer.wait(row.channel_id)
+            async with self._gate:
                 await self._deliver(row, report)
 
     async def _deliver(self, row: Claimed, report: DrainReport) -> None:
@@ -152,7 +154,6 @@ class Sender:
             await self._later(row, type(error).__name__, report)
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
-        await self._pacer.wait(row.channel_id)
         try:
             if row.kind.endswith(":file"):
                 ts = await self._upload(client, row)

@@ -160,7 +160,7 @@ async def run(count: int, database_url: str | None, chart_processes: int) -> Non
     with tempfile.TemporaryDirectory(prefix="bench-digest-") as workdir:
         url = database_url or f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}"
         async with serve_simulator(SlackSimulator()) as sim:
-            database = Database(url)
+            database = Database(url, clock=ManualClock(MONDAY_EIGHT))
             await upgrade_to_head(database)
             started = time.perf_counter()
             await seed(database, count)
