@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery.clients import NoToken, WorkspaceClients
 from bot.delivery.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
+from bot.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,11 @@ class Sender:
         except TRANSIENT as error:
             # The call may have reached Slack: the row stays `sending`, so it is looked up first.
             await self._later(row, type(error).__name__, report)
+        except StorageUnavailable:
+            # Nothing can be recorded now; the row stays leased until its lease lapses, then is
+            # taken again as it was left (a `sending` row is looked up before any resend).
+            log.warning("delivery.storage_unavailable", extra={"key": row.key})
+            report.retried += 1
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
         try:
