@@ -13,7 +13,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.delivery.clients import RotationApp, WorkspaceClients
-from bot.delivery.outbox import Claimed, Outbox
 from bot.delivery.sender import Sender
 from bot.features.digest.chart import Charts
 from bot.features.digest.compose import DigestComposer
@@ -22,6 +21,7 @@ from bot.features.digest.settings import DigestSettingsStore
 from bot.runtime import Runtime
 from bot.scheduler import PeriodicJob
 from handlers.digest import DigestCommands, DigestStatus, DigestView
+from storage.outbox import Claimed, Outbox
 
 TICK_SECONDS = 30
 DRAIN_SECONDS = 2

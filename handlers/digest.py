@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope
 from bot.domain import Actor
 from bot.errors import UserError
 from bot.features.digest import chart
@@ -24,6 +23,7 @@ from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
 from storage.database import Database
+from storage.outbox import Envelope
 
 USAGE = (
     "Usage: `/cashbot digest` (the current setting), `/cashbot digest here`, `/cashbot digest off`, "

@@ -25,8 +25,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery.clients import NoToken, WorkspaceClients
-from bot.delivery.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
 from bot.errors import StorageUnavailable
+from storage.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -138,26 +138,28 @@ class Sender:
 
     async def _deliver(self, row: Claimed, report: DrainReport) -> None:
         try:
-            client = await self._clients.for_team(row.team_id)
-        except NoToken as error:
-            await self._broken(row, error.reason, report)
-            return
-        try:
-            if row.state == SENDING and await self._already_posted(client, row):
-                await self._outbox.sent(row, self._owner, None)
-                report.found_already_sent += 1
-                return
-            await self._send(client, row, report)
-        except SlackApiError as error:
-            await self._refused(row, error, report)
-        except TRANSIENT as error:
-            # The call may have reached Slack: the row stays `sending`, so it is looked up first.
-            await self._later(row, type(error).__name__, report)
+            await self._attempt(row, report)
         except StorageUnavailable:
             # Nothing can be recorded now; the row stays leased until its lease lapses, then is
             # taken again as it was left (a `sending` row is looked up before any resend).
             log.warning("delivery.storage_unavailable", extra={"key": row.key})
             report.retried += 1
+
+    async def _attempt(self, row: Claimed, report: DrainReport) -> None:
+        try:
+            client = await self._clients.for_team(row.team_id)
+            if row.state == SENDING and await self._already_posted(client, row):
+                await self._outbox.sent(row, self._owner, None)
+                report.found_already_sent += 1
+                return
+            await self._send(client, row, report)
+        except NoToken as error:
+            await self._broken(row, error.reason, report)
+        except SlackApiError as error:
+            await self._refused(row, error, report)
+        except TRANSIENT as error:
+            # The call may have reached Slack: the row stays `sending`, so it is looked up first.
+            await self._later(row, type(error).__name__, report)
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
         try:

@@ -17,12 +17,12 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope, enqueue
 from bot.features.digest.compose import Digest, DigestComposer
 from bot.features.digest.schedule import Occurrence, latest, local_date
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from storage.database import Database
 from storage.models import DigestRun
+from storage.outbox import Envelope, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The outbox table's moves: enqueue once per key, lease a row to one sender, and settle it."""
+"""The outbox table: one row per message and key, leased to one sender at a time, settled after Slack."""
 
 from __future__ import annotations
 
