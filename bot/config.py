@@ -49,6 +49,8 @@ class Settings:
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
+    # Processes that draw digest charts (0: a thread of the worker itself).
+    chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -146,6 +148,7 @@ class Settings:
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
+            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
         )

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 
 from bot.asgi import create_app
-from bot.clock import ManualClock, SystemClock
+from bot.clock import SystemClock
 from bot.config import Settings
 from bot.demo_alerts import show_alert
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
-from bot.demo_digest import show_digest
+from bot.demo_digest import ShiftedClock, show_digest
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
 from bot.runtime import Runtime
@@ -125,10 +125,9 @@ async def _run_bot(
         log_format="text",
         **overrides,
     )
-    # A clock the digest step can move to the digest's moment (it starts at the real time).
-    runtime = build_runtime(settings, clock=ManualClock(SystemClock().now()))
+    # The machine's clock, which the digest step moves forward to the digest's moment.
+    runtime = build_runtime(settings, clock=ShiftedClock(SystemClock()))
     await bot_server.start(create_app(runtime, migrate_on_start=True))
-    # Signed on the bot's clock: the digest step moves it, and a signature must stay fresh.
     slack = SlackRequests(
         bot_server.url, signing_secret, response_url_factory=sim.new_response_url, clock=runtime.clock
     )

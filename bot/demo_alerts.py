@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bot.clock import ManualClock
 from bot.domain import Provider
 
 if TYPE_CHECKING:
@@ -14,16 +13,25 @@ if TYPE_CHECKING:
 CHANNEL = "C0FINANCE"
 
 
+@runtime_checkable
+class _Movable(Protocol):
+    """The demo's clock (bot.demo_digest.ShiftedClock): real time, jumped ahead on demand."""
+
+    def now(self) -> dt.datetime: ...
+
+    def jump_to(self, moment: dt.datetime) -> None: ...
+
+
 async def show_alert(demo: DemoContext) -> None:
     """Two failed Yuki syncs half an hour apart make one alert; the next good sync recovers it."""
     clock, yuki = demo.runtime.clock, demo.simulators["yuki"]
-    assert isinstance(clock, ManualClock)  # the demo runs on a clock it can move
+    assert isinstance(clock, _Movable)  # the demo runs on a clock it can move
     workspace_id = await demo.runtime.workspaces.workspace_id(demo.slack.team_id)
     await demo.command("/cashbot", "alerts here", channel_id=CHANNEL)
     yuki.fail("http_500", times=1000)
     for _ in range(2):
         await demo.runtime.sync.run(workspace_id, Provider.YUKI, "schedule")
-        clock.advance(dt.timedelta(minutes=31))
+        clock.jump_to(clock.now() + dt.timedelta(minutes=31))
     await demo.runtime.digest.sender.drain()
     [alert] = [m for m in demo.sim.posted(CHANNEL) if _key(m).endswith(":opened")]
     demo.show("#finance: Yuki down for half an hour, one alert", alert)

@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import TYPE_CHECKING
 
-from bot.clock import ManualClock
+from bot.clock import Clock
 from bot.features.digest.schedule import DAYS
 
 if TYPE_CHECKING:
@@ -15,16 +15,30 @@ if TYPE_CHECKING:
 CHANNEL = "C0FINANCE"
 
 
+class ShiftedClock:
+    """Another clock moved forward by some amount: the demo runs at real time, then jumps ahead."""
+
+    def __init__(self, base: Clock) -> None:
+        self._base = base
+        self._shift = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return self._base.now() + self._shift
+
+    def jump_to(self, moment: dt.datetime) -> None:
+        self._shift += moment - self.now()
+
+
 async def show_digest(demo: DemoContext) -> None:
     """`/cashbot digest here`, then tomorrow at 08:00 the worker posts it: message and chart PNG."""
     clock = demo.runtime.clock
-    assert isinstance(clock, ManualClock)  # the demo runs on a clock it can move
+    assert isinstance(clock, ShiftedClock)  # the demo runs on a clock it can move
     zone = zoneinfo.ZoneInfo(demo.runtime.settings.timezone)
     tomorrow = clock.now().astimezone(zone).date() + dt.timedelta(days=1)
     await demo.command("/cashbot", f"access public add <#{CHANNEL}|finance>", channel_id=CHANNEL)
     await demo.command("/cashbot", "digest here", channel_id=CHANNEL)
     await demo.command("/cashbot", f"digest time {DAYS[tomorrow.weekday()]} 08:00", channel_id=CHANNEL)
-    clock.set(dt.datetime.combine(tomorrow, dt.time(8, 0), zone))
+    clock.jump_to(dt.datetime.combine(tomorrow, dt.time(8, 0), zone))
     parts = demo.runtime.digest
     await parts.runner.tick()
     await parts.sender.drain()

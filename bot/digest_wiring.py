@@ -13,14 +13,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.delivery.clients import RotationApp, WorkspaceClients
-from bot.delivery.outbox import Claimed, Outbox
 from bot.delivery.sender import Sender
+from bot.features.digest.chart import Charts
 from bot.features.digest.compose import DigestComposer
 from bot.features.digest.runner import DigestRunner
 from bot.features.digest.settings import DigestSettingsStore
 from bot.runtime import Runtime
 from bot.scheduler import PeriodicJob
 from handlers.digest import DigestCommands, DigestStatus, DigestView
+from storage.outbox import Claimed, Outbox
 
 TICK_SECONDS = 30
 DRAIN_SECONDS = 2
@@ -63,7 +64,8 @@ def build_digest(runtime: Runtime, installations: AsyncInstallationStore | None)
     clock = runtime.clock
     store = DigestSettingsStore(runtime.database, clock)
     composer = DigestComposer(runtime.database, runtime.reports.cash, runtime.reports.receivables, clock)
-    view = DigestView(runtime.renderer, clock)
+    charts = Charts(processes=runtime.settings.chart_processes)
+    view = DigestView(runtime.renderer, clock, charts)
     outbox = Outbox(runtime.database, clock, lease=OUTBOX_LEASE)
     clients = _clients(runtime.settings, installations)
     sender = Sender(outbox, clients, owner=f"sender:{uuid.uuid4().hex[:12]}")
@@ -87,6 +89,7 @@ def build_digest(runtime: Runtime, installations: AsyncInstallationStore | None)
     runtime.jobs.append(PeriodicJob("outbox", DRAIN_SECONDS, drain, run_at_start=True))
     runtime.closers.append(sender.aclose)
     runtime.closers.append(clients.aclose)
+    runtime.closers.append(charts.aclose)
     DigestCommands(
         workspaces=runtime.workspaces,
         access=runtime.access,

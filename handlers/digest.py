@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope
 from bot.domain import Actor
 from bot.errors import UserError
 from bot.features.digest import chart
@@ -24,6 +23,7 @@ from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
 from storage.database import Database
+from storage.outbox import Envelope
 
 USAGE = (
     "Usage: `/cashbot digest` (the current setting), `/cashbot digest here`, `/cashbot digest off`, "
@@ -41,16 +41,17 @@ MANAGERS_ONLY = "Only workspace admins and managers can change where and when th
 class DigestView:
     """Renders a digest (the channel's message, or a preview) and the outbox rows that carry it."""
 
-    def __init__(self, renderer: Renderer, clock: Clock) -> None:
+    def __init__(self, renderer: Renderer, clock: Clock, charts: chart.Charts) -> None:
         self._renderer = renderer
         self._clock = clock
+        self._charts = charts
 
     def message(self, digest: Digest, locale: str | None, *, preview: bool = False) -> Message:
         return self._renderer.message(
             "digest.json.j2", d=digest, loc=locale, now=self._clock.now(), preview=preview
         )
 
-    def envelopes(self, digest: Digest, settings: DigestSettings) -> list[Envelope]:
+    async def envelopes(self, digest: Digest, settings: DigestSettings) -> list[Envelope]:
         """The message, then its chart in the same channel (one outbox row each, same period)."""
         assert settings.channel_id is not None
         key = digest_key(settings.team_id, digest.period_key)
@@ -59,7 +60,7 @@ class DigestView:
             Envelope(key, settings.workspace_id, "digest", settings.channel_id, message.as_kwargs()),
         ]
         if digest.series is not None:
-            png = chart.draw(digest.series)
+            png = await self._charts.draw(digest.series)
             payload = {
                 "filename": f"cash-{digest.period_key}.png",
                 "title": f"Cash, week of {digest.as_of.isoformat()}",

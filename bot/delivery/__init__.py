@@ -1,1 +1,1 @@
-"""Everything the worker sends to Slack: the outbox, per-workspace clients, pacing and retries."""
+"""What the worker sends to Slack, from the outbox (storage.outbox): clients, pacing, retries, refusals."""

@@ -26,7 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery.anchors import anchor_key, is_direct, is_reply, is_update
 from bot.delivery.clients import NoToken, WorkspaceClients
-from bot.delivery.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
+from bot.errors import StorageUnavailable
+from storage.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -135,22 +136,31 @@ class Sender:
         return report
 
     async def _channel(self, queue: list[Claimed], report: DrainReport) -> None:
-        async with self._gate:
-            for row in queue:
+        # The gate bounds calls in flight, not channels: a channel waiting out its second holds none.
+        for row in queue:
+            await self._pacer.wait(row.channel_id)
+            async with self._gate:
                 await self._deliver(row, report)
 
     async def _deliver(self, row: Claimed, report: DrainReport) -> None:
         try:
-            client = await self._clients.for_team(row.team_id)
-        except NoToken as error:
-            await self._broken(row, error.reason, report)
-            return
+            await self._attempt(row, report)
+        except StorageUnavailable:
+            # Nothing can be recorded now; the row stays leased until its lease lapses, then is
+            # taken again as it was left (a `sending` row is looked up before any resend).
+            log.warning("delivery.storage_unavailable", extra={"key": row.key})
+            report.retried += 1
+
+    async def _attempt(self, row: Claimed, report: DrainReport) -> None:
         try:
+            client = await self._clients.for_team(row.team_id)
             if row.state == SENDING and await self._already_posted(client, row):
                 await self._outbox.sent(row, self._owner, None)
                 report.found_already_sent += 1
                 return
             await self._send(client, row, report)
+        except NoToken as error:
+            await self._broken(row, error.reason, report)
         except SlackApiError as error:
             await self._refused(row, error, report)
         except TRANSIENT as error:
@@ -163,10 +173,9 @@ class Sender:
             await self._outbox.retry_later(row, self._owner, ANCHOR_WAIT, "anchor_not_sent")
             return
         try:
-            if is_update(row.kind):  # an edit posts nothing new: Slack's 1/s/channel is for posts
+            if is_update(row.kind):  # an edit posts nothing new: Slack's 1/s/channel counts posts
                 ts = await self._edit(client, row, anchor)
             else:
-                await self._pacer.wait(row.channel_id)
                 try:
                     ts = await self._post(client, row, anchor)
                 finally:

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.delivery.outbox import Envelope, Outbox
 from bot.services.access import AccessService
+from storage.outbox import Envelope, Outbox
 
 log = logging.getLogger(__name__)
 

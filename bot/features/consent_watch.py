@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope, Outbox
 from bot.domain import Provider
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import CONSENT
 from bot.services.connections import ConnectionService, ConnectionView
+from storage.outbox import Envelope, Outbox
 
 log = logging.getLogger(__name__)
 

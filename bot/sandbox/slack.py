@@ -108,6 +108,8 @@ class SlackSimulator:
         self.revoked: set[str] = set()
         self.home_views: dict[str, dict[str, Any]] = {}  # user id -> the Home tab last published
         self.per_channel_interval: float | None = None  # seconds between posts in one channel
+        self.token_rotation = False  # installs get a refresh token and a 12-hour bot token
+        self.refresh_tokens: dict[str, str] = {}  # live refresh token -> team id
         self.rate_limited = 0  # 429s answered because of per_channel_interval
         self._last_post: dict[str, float] = {}
         self.add_team(DEFAULT_TEAM, "Cashbot Demo BV")
@@ -161,6 +163,8 @@ class SlackSimulator:
         self.home_views.clear()
         self.per_channel_interval = None
         self.rate_limited = 0
+        self.token_rotation = False
+        self.refresh_tokens.clear()
         self._last_post.clear()
 
     async def wait_for_response(self, count: int = 1, within: float = 5.0) -> list[RecordedCall]:
@@ -327,6 +331,8 @@ class SlackSimulator:
         )
         if (client_id, client_secret) != (self.client_id, self.client_secret):
             return {"ok": False, "error": "invalid_client_id"}
+        if params.get("grant_type") == "refresh_token":
+            return self._refresh(str(params.get("refresh_token", "")))
         grant = self._codes.pop(params.get("code", ""), None)
         if grant is None:
             return {"ok": False, "error": "invalid_code"}
@@ -345,6 +351,29 @@ class SlackSimulator:
             "team": {"id": team.id, "name": team.name},
             "enterprise": None,
             "is_enterprise_install": False,
+            **(self._rotating(team_id) if self.token_rotation else {}),
+        }
+
+    def _rotating(self, team_id: str) -> dict[str, Any]:
+        refresh = f"xoxe-1-sim-{secrets.token_hex(8)}"
+        self.refresh_tokens[refresh] = team_id
+        return {"refresh_token": refresh, "expires_in": 43200}
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        """A rotation: a new bot token and refresh token; the old refresh token is spent."""
+        team_id = self.refresh_tokens.pop(refresh_token, None)
+        if team_id is None:
+            return {"ok": False, "error": "invalid_refresh_token"}
+        team = self.teams[team_id]
+        return {
+            "ok": True,
+            "app_id": "A0CASHBOT",
+            "token_type": "bot",
+            "scope": BOT_SCOPES,
+            "access_token": self.issue_bot_token(team_id),
+            "bot_user_id": "U0BOT",
+            "team": {"id": team.id, "name": team.name},
+            **self._rotating(team_id),
         }
 
     def post_message(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:

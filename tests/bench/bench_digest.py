@@ -1,6 +1,6 @@
 """Benchmark: the Monday digests of many workspaces, composed, charted and sent through the Slack simulator.
 
-    .venv/bin/python -m tests.bench.bench_digest [--workspaces 1000] [--database-url URL]
+    .venv/bin/python -m tests.bench.bench_digest [--workspaces 1000] [--chart-processes N]
 
 Each workspace has its own channel, 5 bank accounts, 2,000 transactions and 300 open items,
 written straight into a fresh migrated database (SQLite file by default). The clock is moved to
@@ -156,20 +156,20 @@ def items(rng: random.Random, w: int) -> list[dict[str, object]]:
     return rows
 
 
-async def run(count: int, database_url: str | None) -> None:
+async def run(count: int, database_url: str | None, chart_processes: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-digest-") as workdir:
         url = database_url or f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}"
         async with serve_simulator(SlackSimulator()) as sim:
-            database = Database(url)
+            database = Database(url, clock=ManualClock(MONDAY_EIGHT))
             await upgrade_to_head(database)
             started = time.perf_counter()
             await seed(database, count)
             print(f"seeded {count} workspaces in {time.perf_counter() - started:.1f} s")
             await database.dispose()
-            await measure(sim, url, count)
+            await measure(sim, url, count, chart_processes)
 
 
-async def measure(sim: SlackSimulator, url: str, count: int) -> None:
+async def measure(sim: SlackSimulator, url: str, count: int, chart_processes: int) -> None:
     settings = Settings(
         slack_signing_secret="bench",
         slack_bot_token=sim.issue_bot_token(),
@@ -178,6 +178,7 @@ async def measure(sim: SlackSimulator, url: str, count: int) -> None:
         encryption_keys=(generate_key(),),
         audit_key="bench-audit-key-0123456789abcdef",
         log_level="WARNING",
+        chart_processes=chart_processes,
     )
     clock = ManualClock(MONDAY_EIGHT)
     runtime = build_runtime(settings, web=False, clock=clock)
@@ -252,8 +253,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspaces", type=int, default=1000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--chart-processes", type=int, default=1)
     args = parser.parse_args()
-    asyncio.run(run(args.workspaces, args.database_url))
+    asyncio.run(run(args.workspaces, args.database_url, args.chart_processes))
 
 
 if __name__ == "__main__":

@@ -38,4 +38,7 @@ async def test_demo_prints_each_answer_and_writes_block_kit(tmp_path: Path) -> N
     saved = sorted((tmp_path / "out").glob("*.json"))
     assert saved, "the Block Kit of every answer is written to the output folder"
     assert all("blocks" in json.loads(p.read_text()) or "text" in json.loads(p.read_text()) for p in saved)
+    assert "#finance at 08:00" in text and "Weekly cash digest" in text
+    chart = tmp_path / "out" / "digest-chart.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "the digest's chart as the channel got it"
     assert not list(tmp_path.glob("*.db")), "the demo's database lives in a temporary folder"

@@ -23,13 +23,13 @@ BRUSSELS = zoneinfo.ZoneInfo("Europe/Brussels")
 
 
 def steps(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """Every minute around 08:00 Brussels time, every 20 minutes otherwise (ticks cost time)."""
+    """Every minute around 08:00 Brussels time, every 30 minutes otherwise (ticks cost time)."""
     moments, now = [], start
     while now < end:
         moments.append(now)
         local = now.astimezone(BRUSSELS)
         near = dt.time(7, 45) <= local.time() <= dt.time(8, 15)
-        now += dt.timedelta(minutes=1 if near else 20)
+        now += dt.timedelta(minutes=1 if near else 30)
     return moments
 
 

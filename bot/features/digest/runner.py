@@ -17,12 +17,12 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope, enqueue
 from bot.features.digest.compose import Digest, DigestComposer
 from bot.features.digest.schedule import Occurrence, latest, local_date
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from storage.database import Database
 from storage.models import DigestRun
+from storage.outbox import Envelope, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ SYNC_DEADLINE_SECONDS = 120.0
 ENQUEUED = "enqueued"
 MISSED = "missed"
 
-Render = Callable[[Digest, DigestSettings], Sequence[Envelope]]
+Render = Callable[[Digest, DigestSettings], Awaitable[Sequence[Envelope]]]
 SyncWorkspace = Callable[[str], Awaitable[object]]
 
 
@@ -97,7 +97,7 @@ class DigestRunner:
             digest = await self._composer.compose(
                 settings.workspace_id, occurrence, late=now - occurrence.due_at > LATE_AFTER
             )
-            envelopes = self._render(digest, settings)
+            envelopes = await self._render(digest, settings)
             return settings.team_id if await self._record(settings, occurrence, digest, envelopes) else None
 
     async def _fresh_data(self, team_id: str) -> None:

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Envelope, enqueue
 from bot.domain import ConnectionState, Provider
 from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
 from bot.features.incidents.records import IncidentFacts, alert_channel, unresolved
@@ -26,6 +25,7 @@ from bot.services.connections import ConnectionService, ConnectionView
 from bot.services.sync import SyncResult
 from storage.database import Database, affected_rows
 from storage.models import Incident
+from storage.outbox import Envelope, enqueue
 
 log = logging.getLogger(__name__)
 

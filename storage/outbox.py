@@ -1,7 +1,8 @@
-"""The outbox table's moves: enqueue once per key, lease a row to one sender, and settle it."""
+"""The outbox table: one row per message and key, leased to one sender at a time, settled after Slack."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -82,6 +83,9 @@ class Outbox:
         self._database = database
         self._clock = clock
         self._lease = lease
+        # Many sends settle at once; on SQLite they would queue on its write lock in a busy loop
+        # (and past busy_timeout, fail). Here they queue in the event loop instead.
+        self._writes = asyncio.Semaphore(1 if database.is_sqlite else 8)
 
     async def add(self, envelopes: Sequence[Envelope]) -> int:
         async with self._database.write() as session:
@@ -94,7 +98,9 @@ class Outbox:
         """
         now = self._clock.now()
         until = now + self._lease
-        async with self._database.write() as session:
+        # Looked for outside a write transaction: the drain runs every few seconds, mostly finding
+        # nothing, and should not take SQLite's write lock for that.
+        async with self._database.read() as session:
             ids = (
                 await session.scalars(
                     select(OutboxMessage.id)
@@ -103,8 +109,9 @@ class Outbox:
                     .limit(limit)
                 )
             ).all()
-            if not ids:
-                return []
+        if not ids:
+            return []
+        async with self._database.write() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids), _claimable(now))
@@ -153,7 +160,7 @@ class Outbox:
         release = values.get("state") in (SENT, BROKEN, FAILED) or "not_before" in values
         if release:
             values = {**values, "lease_owner": None, "lease_until": None}
-        async with self._database.write() as session:
+        async with self._writes, self._database.write() as session:
             result = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id, OutboxMessage.lease_owner == owner)
