@@ -32,7 +32,10 @@ def build_incidents(runtime: Runtime) -> IncidentService:
 
     async def tick() -> None:
         for workspace_id, provider in await service.rechecks():
-            await runtime.sync.run(workspace_id, Provider(provider), "recheck")  # its result feeds back
+            result = await runtime.sync.run(workspace_id, Provider(provider), "recheck")  # feeds back
+            if result.outcome in ("not_connected", "needs_reauth"):
+                # Disconnected, or now waiting for a person (its own alert): the lone failure is moot.
+                await service.recovered(workspace_id, provider, ("outage",))
         await service.remind()
 
     runtime.jobs.append(PeriodicJob("incidents", INCIDENT_TICK_SECONDS, tick))

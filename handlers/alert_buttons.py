@@ -83,6 +83,9 @@ class AlertButtons:
         incident = await self._standing(actor, body)
         if not await self._access.can_view(actor, incident.workspace_id):
             raise UserError("Only members with access to cashbot's financial data can retry a sync.")
+        if incident.kind in ("reauth", "consent"):
+            title = TITLES.get(incident.provider, incident.provider)
+            raise UserError(f"A sync cannot fix this: {title} must be reconnected (the *Reconnect* button).")
         # No response_url: the result shows in the alert itself (updated, or a recovery in its thread).
         ask = SyncAsk(incident.workspace_id, actor.user_id, channel_of(body), None, actor.locale)
         return self._answer(retry_text(await self._requests.request(ask), "this alert"))

@@ -32,7 +32,7 @@ def words(notice: Notice) -> dict[str, Any]:
         + (f" ({stamp(last_good)})." if last_good else ", and there has been none yet."),
         "todo": _todo(title, facts.kind),
         "reconnect": facts.kind in ("reauth", "consent"),
-        "retry": facts.kind != "consent",  # a sync cannot renew a consent
+        "retry": facts.kind in ("outage", "secret"),  # a sync cannot renew a consent or a grant
         "recovered": "Figures are up to date again."
         if facts.kind != "consent"
         else "The consent was renewed.",
