@@ -131,3 +131,14 @@ async def wait_for_runs(bot: BotUnderTest, provider: str, count: int, within: fl
             if int(done or 0) >= count:
                 return
             await asyncio.sleep(0.05)
+
+
+async def replies_arrive(
+    bot: BotUnderTest, ts: str, count: int = 1, within: float = 10.0
+) -> list[dict[str, Any]]:
+    """Drain the outbox until the alert's thread holds `count` replies (a background sync feeds it)."""
+    async with asyncio.timeout(within):
+        while len(replies := bot.sim.replies(ALERTS, ts)) < count:
+            await bot.runtime.digest.sender.drain()
+            await asyncio.sleep(0.05)
+    return replies

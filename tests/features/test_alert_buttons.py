@@ -27,6 +27,7 @@ from tests.features.alerts_support import (
     click,
     connect_ponto,
     connect_yuki_books,
+    replies_arrive,
     sync_and_send,
     text_of,
     wait_for_runs,
@@ -86,12 +87,12 @@ async def test_reconnect_from_the_alert_walks_the_consent_flow_to_a_working_conn
     page = await browser.get(await consent(browser, button_url(answer)))
     assert "Ponto is connected" in page.text
     await wait_for_runs(bot, "ponto", 3)  # first connect, the failed one, the reconnect's
-    await bot.runtime.digest.sender.drain()
+    [alert] = alert_messages(bot.sim)
+    [reply] = await replies_arrive(bot, alert["ts"])
 
     async with bot.runtime.database.read() as session:
         [connection] = (await session.scalars(select(Connection))).all()
     [alert] = alert_messages(bot.sim)
-    [reply] = bot.sim.replies(ALERTS, alert["ts"])
     assert connection.state == "active"
     assert "Ponto works again" in text_of(reply)
     assert text_of(alert).startswith("Resolved: Ponto needs to be reconnected")
