@@ -1,4 +1,4 @@
-"""Builds incidents (alerts on the delivery path), their buttons, `/cashbot alerts`, the reminder job."""
+"""Builds incidents (alerts on the delivery path), consent and access DMs, their jobs and handlers, Home."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def build_incidents(runtime: Runtime) -> IncidentService:
     policy = AlertPolicy(after=dt.timedelta(minutes=runtime.settings.alert_after_minutes))
     service = IncidentService(runtime.database, runtime.connections, view.compose, runtime.clock, policy)
     runtime.sync.on_finished(service.sync_finished)
+    _incident_job(runtime, service)
+    _consent_job(runtime, service, view)
+    admins = SlackAdmins(runtime.database, runtime.digest.clients)
+    notices = UnusualAccessNotices(runtime.access, admins, runtime.digest.outbox, view.access_notice)
+    runtime.reports.watch.on_unusual(notices.unusual)
+    _register_handlers(runtime)
+    return service
+
+
+def _incident_job(runtime: Runtime, service: IncidentService) -> None:
+    """Re-check lone failures past the threshold, then remind lasting incidents."""
 
     async def tick() -> None:
         for workspace_id, provider in await service.rechecks():
@@ -40,6 +51,9 @@ def build_incidents(runtime: Runtime) -> IncidentService:
 
     runtime.jobs.append(PeriodicJob("incidents", INCIDENT_TICK_SECONDS, tick))
     runtime.incidents_tick = tick
+
+
+def _consent_job(runtime: Runtime, service: IncidentService, view: AlertView) -> None:
     watch = ConsentWatch(runtime.connections, service, runtime.digest.outbox, view.consent_dm, runtime.clock)
     runtime.consent_watch = watch
 
@@ -47,9 +61,10 @@ def build_incidents(runtime: Runtime) -> IncidentService:
         await watch.tick()
 
     runtime.jobs.append(PeriodicJob("consent_watch", CONSENT_TICK_SECONDS, consent, run_at_start=True))
-    admins = SlackAdmins(runtime.database, runtime.digest.clients)
-    notices = UnusualAccessNotices(runtime.access, admins, runtime.digest.outbox, view.access_notice)
-    runtime.reports.watch.on_unusual(notices.unusual)
+
+
+def _register_handlers(runtime: Runtime) -> None:
+    """`/cashbot alerts`, the status section, and the alert buttons (web processes only)."""
     AlertCommands(
         database=runtime.database,
         workspaces=runtime.workspaces,
@@ -57,35 +72,25 @@ def build_incidents(runtime: Runtime) -> IncidentService:
         renderer=runtime.renderer,
     ).register(runtime.router)
     runtime.router.status_sections.append(("Alerts", AlertStatus(runtime.database).lines))
-    if runtime.slack is not None:
-        AlertButtons(
-            database=runtime.database,
-            workspaces=runtime.workspaces,
-            access=runtime.access,
-            connections=runtime.connections,
-            requests=runtime.reports.sync_requests,
-            router=runtime.router,
-            renderer=runtime.renderer,
-        ).register(runtime.slack)
-    return service
+    if runtime.slack is None:
+        return
+    AlertButtons(
+        database=runtime.database,
+        workspaces=runtime.workspaces,
+        access=runtime.access,
+        connections=runtime.connections,
+        requests=runtime.reports.sync_requests,
+        router=runtime.router,
+        renderer=runtime.renderer,
+    ).register(runtime.slack)
 
 
 def build_home(runtime: Runtime, clients: WorkspaceClients) -> None:
     """The App Home tab, and its refresh after a sync asked for from it."""
     if runtime.slack is None:
         return
-    settings = runtime.settings
-    home = HomeService(
-        database=runtime.database,
-        connections=runtime.connections,
-        access=runtime.access,
-        digest=runtime.digest.settings,
-        cash=runtime.reports.cash,
-        gate=runtime.reports.gate,
-        sync_interval=dt.timedelta(minutes=settings.sync_interval_minutes),
-    )
     tab = HomeTab(
-        home=home,
+        home=_home_service(runtime),
         workspaces=runtime.workspaces,
         router=runtime.router,
         requests=runtime.reports.sync_requests,
@@ -101,3 +106,15 @@ def build_home(runtime: Runtime, clients: WorkspaceClients) -> None:
         await tab.publish(await runtime.actors.actor(client, done.team_id, done.user_id), client)
 
     runtime.reports.sync_requests.on_finished(refresh)
+
+
+def _home_service(runtime: Runtime) -> HomeService:
+    return HomeService(
+        database=runtime.database,
+        connections=runtime.connections,
+        access=runtime.access,
+        digest=runtime.digest.settings,
+        cash=runtime.reports.cash,
+        gate=runtime.reports.gate,
+        sync_interval=dt.timedelta(minutes=runtime.settings.sync_interval_minutes),
+    )
