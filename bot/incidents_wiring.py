@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from bot.delivery.clients import WorkspaceClients
+from bot.digest_wiring import DigestParts
 from bot.domain import Provider
 from bot.features.access_notices import UnusualAccessNotices
 from bot.features.consent_watch import ConsentWatch
@@ -23,22 +25,43 @@ INCIDENT_TICK_SECONDS = 120
 CONSENT_TICK_SECONDS = 3600
 
 
-def build_incidents(runtime: Runtime) -> IncidentService:
+@dataclass(frozen=True)
+class IncidentParts:
+    """What the alerts add to a process; `tick` and `consent` are the worker's jobs, for tests too."""
+
+    service: IncidentService
+    consent: ConsentWatch
+    tick: Callable[[], Awaitable[None]]
+    jobs: tuple[PeriodicJob, ...]
+
+
+def build_incidents(runtime: Runtime, digest: DigestParts) -> IncidentParts:
     """The incident service, fed by every finished sync; its messages go through the digest's outbox."""
     view = AlertView(runtime.renderer)
     policy = AlertPolicy(after=dt.timedelta(minutes=runtime.settings.alert_after_minutes))
     service = IncidentService(runtime.database, runtime.connections, view.compose, runtime.clock, policy)
     runtime.sync.on_finished(service.sync_finished)
-    _incident_job(runtime, service)
-    _consent_job(runtime, service, view)
-    admins = SlackAdmins(runtime.database, runtime.digest.clients)
-    notices = UnusualAccessNotices(runtime.access, admins, runtime.digest.outbox, view.access_notice)
+    tick = _incident_tick(runtime, service)
+    watch = ConsentWatch(runtime.connections, service, digest.outbox, view.consent_dm, runtime.clock)
+    admins = SlackAdmins(runtime.database, digest.clients)
+    notices = UnusualAccessNotices(runtime.access, admins, digest.outbox, view.access_notice)
     runtime.reports.watch.on_unusual(notices.unusual)
     _register_handlers(runtime)
-    return service
+    jobs = (
+        PeriodicJob("incidents", INCIDENT_TICK_SECONDS, tick),
+        PeriodicJob("consent_watch", CONSENT_TICK_SECONDS, _ticks(watch), run_at_start=True),
+    )
+    return IncidentParts(service, watch, tick, jobs)
 
 
-def _incident_job(runtime: Runtime, service: IncidentService) -> None:
+def _ticks(watch: ConsentWatch) -> Callable[[], Awaitable[None]]:
+    async def consent() -> None:
+        await watch.tick()
+
+    return consent
+
+
+def _incident_tick(runtime: Runtime, service: IncidentService) -> Callable[[], Awaitable[None]]:
     """Re-check lone failures past the threshold, then remind lasting incidents."""
 
     async def tick() -> None:
@@ -49,18 +72,7 @@ def _incident_job(runtime: Runtime, service: IncidentService) -> None:
                 await service.recovered(workspace_id, provider, ("outage",))
         await service.remind()
 
-    runtime.jobs.append(PeriodicJob("incidents", INCIDENT_TICK_SECONDS, tick))
-    runtime.incidents_tick = tick
-
-
-def _consent_job(runtime: Runtime, service: IncidentService, view: AlertView) -> None:
-    watch = ConsentWatch(runtime.connections, service, runtime.digest.outbox, view.consent_dm, runtime.clock)
-    runtime.consent_watch = watch
-
-    async def consent() -> None:
-        await watch.tick()
-
-    runtime.jobs.append(PeriodicJob("consent_watch", CONSENT_TICK_SECONDS, consent, run_at_start=True))
+    return tick
 
 
 def _register_handlers(runtime: Runtime) -> None:
@@ -85,12 +97,12 @@ def _register_handlers(runtime: Runtime) -> None:
     ).register(runtime.slack)
 
 
-def build_home(runtime: Runtime, clients: WorkspaceClients) -> None:
+def build_home(runtime: Runtime, digest: DigestParts) -> None:
     """The App Home tab, and its refresh after a sync asked for from it."""
     if runtime.slack is None:
         return
     tab = HomeTab(
-        home=_home_service(runtime),
+        home=_home_service(runtime, digest),
         workspaces=runtime.workspaces,
         router=runtime.router,
         requests=runtime.reports.sync_requests,
@@ -102,18 +114,18 @@ def build_home(runtime: Runtime, clients: WorkspaceClients) -> None:
     async def refresh(done: FinishedRequest) -> None:
         if done.channel_id != HOME_CHANNEL or not done.user_id:
             return  # asked for elsewhere: that place shows the result
-        client = await clients.for_team(done.team_id)
+        client = await digest.clients.for_team(done.team_id)
         await tab.publish(await runtime.actors.actor(client, done.team_id, done.user_id), client)
 
     runtime.reports.sync_requests.on_finished(refresh)
 
 
-def _home_service(runtime: Runtime) -> HomeService:
+def _home_service(runtime: Runtime, digest: DigestParts) -> HomeService:
     return HomeService(
         database=runtime.database,
         connections=runtime.connections,
         access=runtime.access,
-        digest=runtime.digest.settings,
+        digest=digest.settings,
         cash=runtime.reports.cash,
         gate=runtime.reports.gate,
         sync_interval=dt.timedelta(minutes=runtime.settings.sync_interval_minutes),

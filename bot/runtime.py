@@ -83,10 +83,8 @@ class Runtime:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # The digest's parts (bot.digest_wiring.DigestParts), for tests and the demo to drive.
     digest: Any = None
-    # The incident service (bot.features.incidents.lifecycle.IncidentService), likewise.
+    # The alerts' parts (bot.incidents_wiring.IncidentParts), likewise.
     incidents: Any = None
-    consent_watch: Any = None
-    incidents_tick: Any = None  # the worker's incident job (re-checks, reminders), for tests
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()

@@ -202,8 +202,9 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         runtime.web_routes.extend(parts.routes)
     _register_jobs(runtime)
     runtime.digest = build_digest(runtime, store)
-    runtime.incidents = build_incidents(runtime)
-    build_home(runtime, runtime.digest.clients)
+    runtime.incidents = build_incidents(runtime, runtime.digest)
+    runtime.jobs.extend(runtime.incidents.jobs)
+    build_home(runtime, runtime.digest)
     _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)

@@ -192,12 +192,15 @@ async def test_two_workers_post_each_step_once(
             clock.advance(dt.timedelta(minutes=31))
             await worker.runtime.sync.run_all("schedule")
         await asyncio.gather(
-            *(w.runtime.incidents.failed(workspace_id, "yuki", "outage", "http_500") for w in (one, two))
+            *(
+                w.runtime.incidents.service.failed(workspace_id, "yuki", "outage", "http_500")
+                for w in (one, two)
+            )
         )
         await asyncio.gather(one.runtime.digest.sender.drain(), two.runtime.digest.sender.drain())
         yuki_sim.faults.clear()
         await asyncio.gather(
-            *(w.runtime.incidents.recovered(workspace_id, "yuki", ("outage",)) for w in (one, two))
+            *(w.runtime.incidents.service.recovered(workspace_id, "yuki", ("outage",)) for w in (one, two))
         )
         await asyncio.gather(one.runtime.digest.sender.drain(), two.runtime.digest.sender.drain())
 

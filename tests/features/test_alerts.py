@@ -100,17 +100,17 @@ async def test_a_lone_failure_is_checked_again_after_the_threshold_and_a_blip_st
     yuki_sim.fail("http_500", times=1)  # a blip
     await sync_and_send(bot)
     clock.advance(dt.timedelta(minutes=31))
-    await bot.runtime.incidents_tick()  # the worker's incident job syncs it again: it works
+    await bot.runtime.incidents.tick()  # the worker's incident job syncs it again: it works
     await bot.runtime.digest.sender.drain()
     assert alert_messages(bot.sim) == []
 
     yuki_sim.fail("http_500", times=10_000)  # now an outage, and no scheduled sync for an hour
     await sync_and_send(bot)
     clock.advance(dt.timedelta(minutes=20))
-    await bot.runtime.incidents_tick()
+    await bot.runtime.incidents.tick()
     assert alert_messages(bot.sim) == [], "20 minutes: not yet"
     clock.advance(dt.timedelta(minutes=11))
-    await bot.runtime.incidents_tick()
+    await bot.runtime.incidents.tick()
     await bot.runtime.digest.sender.drain()
 
     [alert] = alert_messages(bot.sim)
@@ -159,7 +159,9 @@ async def test_a_lasting_incident_is_reminded_at_most_once_a_day_in_its_thread(
     reminded = []
     for hours in (12, 13, 1, 10, 14):  # 12 h, 25 h, 26 h, 36 h, 50 h after it opened
         clock.advance(dt.timedelta(hours=hours))
-        reminded.append(await bot.runtime.incidents.remind() + await bot.runtime.incidents.remind())
+        reminded.append(
+            await bot.runtime.incidents.service.remind() + await bot.runtime.incidents.service.remind()
+        )
     await bot.runtime.digest.sender.drain()
 
     assert reminded == [0, 1, 0, 0, 1]

@@ -72,8 +72,8 @@ def dms(sim: SlackSimulator, user_id: str = "U0ADMIN") -> list[dict[str, Any]]:
 async def days_pass(bot: BotUnderTest, clock: ManualClock, days: int) -> None:
     """The worker's consent job runs (twice, as two workers would) every 6 hours."""
     for _ in range(days * 4):
-        await bot.runtime.consent_watch.tick()
-        await bot.runtime.consent_watch.tick()
+        await bot.runtime.incidents.consent.tick()
+        await bot.runtime.incidents.consent.tick()
         await bot.runtime.digest.sender.drain()
         clock.advance(dt.timedelta(hours=6))
 
