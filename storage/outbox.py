@@ -145,9 +145,9 @@ class Outbox:
         return await self._settle(row, owner, values)
 
     async def sent(self, row: Claimed, owner: str, message_ts: str | None) -> bool:
-        return await self._settle(
-            row, owner, {"state": SENT, "sent_at": self._clock.now(), "message_ts": message_ts}
-        )
+        """Settled for good; the content goes (figures and PNGs need not be kept twice)."""
+        values = {"state": SENT, "sent_at": self._clock.now(), "message_ts": message_ts, "payload": "{}"}
+        return await self._settle(row, owner, values)
 
     async def retry_later(self, row: Claimed, owner: str, delay: dt.timedelta, error: str) -> bool:
         """Give the row back with its state as is: an unknown outcome stays `sending` (looked up first)."""
