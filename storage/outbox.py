@@ -125,13 +125,16 @@ class Outbox:
             )
             return [_claimed(row, team_id) for row, team_id in rows]
 
-    async def message_ts(self, key: str) -> str | None:
-        """The Slack ts of a sent row (what an update or a thread reply is anchored to)."""
+    async def anchor(self, key: str) -> tuple[str | None, str | None]:
+        """The state and Slack ts of the row with this key (what an update or a reply is anchored
+        to); (None, None) when there is no such row."""
         async with self._database.read() as session:
-            ts = await session.scalar(
-                select(OutboxMessage.message_ts).where(OutboxMessage.key == key, OutboxMessage.state == SENT)
-            )
-        return str(ts) if ts else None
+            found = (
+                await session.execute(
+                    select(OutboxMessage.state, OutboxMessage.message_ts).where(OutboxMessage.key == key)
+                )
+            ).one_or_none()
+        return (None, None) if found is None else (found[0], found[1])
 
     async def attempting(self, row: Claimed, owner: str, *, file_id: str | None = None) -> bool:
         """Record that an attempt starts (committed before Slack is called); False if the lease was lost."""

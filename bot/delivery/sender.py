@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.delivery.anchors import anchor_key, is_direct, is_reply, is_update
 from bot.delivery.clients import NoToken, WorkspaceClients
 from bot.errors import StorageUnavailable
-from storage.outbox import BROKEN, FAILED, SENDING, SENT, Claimed, Outbox
+from storage.outbox import BROKEN, FAILED, PENDING, SENDING, SENT, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ class DrainReport:
     retried: int = 0
     broken: int = 0
     failed: int = 0
+
+
+class _AnchorGone(Exception):
+    """The message a row edits or replies to was never posted and never will be."""
 
 
 class _LeaseLost(Exception):
@@ -154,8 +158,10 @@ class Sender:
     async def _attempt(self, row: Claimed, report: DrainReport) -> None:
         try:
             client = await self._clients.for_team(row.team_id)
-            if row.state == SENDING and await self._already_posted(client, row):
-                await self._outbox.sent(row, self._owner, None)
+            found = await self._already_posted(client, row) if row.state == SENDING else None
+            if found is not None:
+                # Its ts is kept: an alert's updates and thread replies are anchored to it.
+                await self._outbox.sent(row, self._owner, found or None)
                 report.found_already_sent += 1
                 return
             await self._send(client, row, report)
@@ -168,7 +174,13 @@ class Sender:
             await self._later(row, type(error).__name__, report)
 
     async def _send(self, client: AsyncWebClient, row: Claimed, report: DrainReport) -> None:
-        anchor = await self._anchor(row)
+        try:
+            anchor = await self._anchor(row)
+        except _AnchorGone:
+            # The message it edits or replies to was never posted (refused for good): neither can it be.
+            await self._outbox.give_up(row, self._owner, FAILED, "anchor_gone")
+            report.failed += 1
+            return
         if anchor == "":
             await self._outbox.retry_later(row, self._owner, ANCHOR_WAIT, "anchor_not_sent")
             return
@@ -205,11 +217,17 @@ class Sender:
         return anchor
 
     async def _anchor(self, row: Claimed) -> str | None:
-        """The ts this row updates or replies to; "" while that message is not sent yet."""
+        """The ts this row updates or replies to (None: it stands alone); "" while that message is
+        not sent yet; _AnchorGone when it never will be, or went without a known ts."""
         key = anchor_key(row.payload)
         if key is None:
             return None
-        return await self._outbox.message_ts(key) or ""
+        state, ts = await self._outbox.anchor(key)
+        if state in (PENDING, SENDING):
+            return ""
+        if state == SENT and ts:
+            return ts
+        raise _AnchorGone(key)
 
     async def _upload(self, client: AsyncWebClient, row: Claimed) -> str | None:
         """Slack's external upload: ask for a URL, send the bytes there, share it in the channel."""
@@ -228,23 +246,28 @@ class Sender:
         )
         return None
 
-    async def _already_posted(self, client: AsyncWebClient, row: Claimed) -> bool:
-        """Did an earlier attempt reach the channel? Looked up by the row's key (or file id)."""
+    async def _already_posted(self, client: AsyncWebClient, row: Claimed) -> str | None:
+        """Did an earlier attempt reach the channel? Looked up by the row's key (or file id).
+
+        None if not; else the message's ts ("" for a file).
+        """
         if is_update(row.kind):
-            return False  # an edit sent twice leaves the message as it should be
+            return None  # an edit sent twice leaves the message as it should be
         if is_direct(row.kind):
             # Looking a DM up would need im:history, which cashbot does not ask for: a DM sent
             # twice after a crash beats one never sent.
-            return False
+            return None
         try:
             if row.kind.endswith(":file"):
-                return row.file_id is not None and await _file_shared(client, row.file_id, row.channel_id)
+                shared = row.file_id is not None and await _file_shared(client, row.file_id, row.channel_id)
+                return "" if shared else None
             if is_reply(row.payload):
+                try:
+                    thread = await self._anchor(row)
+                except _AnchorGone:
+                    return None  # no thread, so no reply in it either
                 history = await client.conversations_replies(
-                    channel=row.channel_id,
-                    ts=await self._anchor(row) or "",
-                    limit=HISTORY_LIMIT,
-                    include_all_metadata=True,
+                    channel=row.channel_id, ts=thread or "", limit=HISTORY_LIMIT, include_all_metadata=True
                 )
             else:
                 history = await client.conversations_history(
@@ -255,8 +278,9 @@ class Sender:
                 raise
             # Without a history scope nothing can be looked up: a double post beats a lost one.
             log.warning("delivery.lookup_unavailable", extra={"key": row.key})
-            return False
-        return any(_carries(message, row.key) for message in history.get("messages") or [])
+            return None
+        found = [m for m in history.get("messages") or [] if _carries(m, row.key)]
+        return str(found[0].get("ts") or "") if found else None
 
     async def _refused(self, row: Claimed, error: SlackApiError, report: DrainReport) -> None:
         code = str(error.response.get("error") or "unknown")

@@ -12,11 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
+from bot.delivery.sender import Sender
+from bot.digest_wiring import OUTBOX_LEASE
 from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import YukiSimulator
 from storage.crypto import generate_key
 from storage.models import Connection, ConnectLink
+from tests.delivery.test_exactly_once import Killed, die_at
 from tests.features.alerts_support import (
     ALERTS,
     alert_bot,
@@ -253,3 +256,25 @@ async def test_credentials_that_cannot_be_decrypted_are_an_alert_at_once(
     [alert] = alert_messages(slack_sim)
     assert "cannot read the Yuki credentials" in text_of(alert)
     assert "CASHBOT_ENCRYPTION_KEYS" in text_of(alert)
+
+
+@pytest.mark.parametrize("point", ["attempting", "answered"])
+async def test_a_sender_killed_mid_alert_posts_it_once_and_its_updates_still_land(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock, point: str
+) -> None:
+    await connect_yuki_books(bot)
+    yuki_sim.fail("http_500", times=10_000)
+    for _ in range(2):
+        clock.advance(dt.timedelta(minutes=31))
+        await bot.runtime.sync.run_all("schedule")
+    digest = bot.runtime.digest
+    dying = Sender(digest.outbox, digest.clients, owner="dying", checkpoint=die_at(point))
+    with pytest.raises(Killed):
+        await dying.drain()
+    clock.advance(OUTBOX_LEASE + dt.timedelta(seconds=1))  # the dead sender's lease lapses
+    await digest.sender.drain()
+    clock.advance(dt.timedelta(minutes=60))
+    await sync_and_send(bot)  # a third failure: an edit anchored to the message found again
+
+    [alert] = alert_messages(bot.sim)
+    assert alert["edits"] == 1 and "3 times" in text_of(alert)
