@@ -121,10 +121,10 @@ class DigestCommands:
             raise UserError(MANAGERS_ONLY)
         if verb == "here" and not policy.public_allowed(request.channel_id):
             raise UserError(NOT_ALLOWED_HERE)
-        lead = await change(workspace_id, request.channel_id)
+        lead = await change(workspace_id, request.channel_id, actor.locale)
         return self._show(await self._settings.get(workspace_id), lead)
 
-    def _change(self, words: list[str]) -> Callable[[int, str], Awaitable[str]]:
+    def _change(self, words: list[str]) -> Callable[[int, str, str | None], Awaitable[str]]:
         """Parse first (a bad value raises UserError before anything is written)."""
         verb = words[0].casefold()
         if verb == "here" and len(words) == 1:
@@ -133,17 +133,17 @@ class DigestCommands:
             return self._off
         if verb == "time" and len(words) == 3:
             weekday, time = parse_day_time(words[1], words[2])
-            return lambda workspace_id, _: self._time(workspace_id, weekday, time)
+            return lambda workspace_id, _, __: self._time(workspace_id, weekday, time)
         if verb == "timezone" and len(words) == 2:
             zone = parse_timezone(words[1])
-            return lambda workspace_id, _: self._zone(workspace_id, zone)
+            return lambda workspace_id, _, __: self._zone(workspace_id, zone)
         raise UserError(USAGE)
 
-    async def _here(self, workspace_id: int, channel_id: str) -> str:
-        await self._settings.post_here(workspace_id, channel_id)
+    async def _here(self, workspace_id: int, channel_id: str, locale: str | None) -> str:
+        await self._settings.post_here(workspace_id, channel_id, locale)
         return "The digest will be posted in this channel."
 
-    async def _off(self, workspace_id: int, _: str) -> str:
+    async def _off(self, workspace_id: int, _: str, __: str | None) -> str:
         await self._settings.turn_off(workspace_id)
         return "The digest is off."
 

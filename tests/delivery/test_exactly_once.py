@@ -198,3 +198,22 @@ async def test_a_refused_channel_marks_the_subscription_broken(
     assert calls_after_second_week == calls_after_first_week  # no retry, not the next week either
     assert f"Slack refused the channel ({reason})" in status
     assert reason in setting
+
+
+async def test_an_install_without_the_file_scope_gets_the_message_not_a_broken_channel(
+    database_url: str, slack_sim: SlackSimulator
+) -> None:
+    clock = ManualClock(utc(2027, 6, 1, 12, 0))
+    async with digest_bot(database_url, slack_sim, clock) as bot:
+        workspace_id = await seed(bot)
+        await subscribe(bot, workspace_id)
+        clock.set(MONDAY_EIGHT)
+        slack_sim.fail("files.getUploadURLExternal", Failure(mode="error", error="missing_scope"))
+        await tick_and_send(bot)
+        rows = await outbox_rows(bot)
+        setting = str((await bot.slack.command("/cashbot", "digest")).json())
+
+    assert len(digests_in(slack_sim)) == 1
+    assert charts_in(slack_sim) == []
+    assert [(row.kind, row.state) for row in rows] == [("digest", "sent"), ("digest:file", "failed")]
+    assert "refused" not in setting

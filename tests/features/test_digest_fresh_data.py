@@ -67,7 +67,7 @@ async def test_the_digest_syncs_first_and_shows_what_the_bank_booked_since(
     posted = digests_in(slack_sim)
     assert triggers[-1] == "digest"
     assert len(posted) == 1
-    assert fmt.money(bank, "EUR", None) in text_of(posted[0])
+    assert fmt.money(bank, "EUR", "nl-BE") in text_of(posted[0])  # U0ADMIN chose the channel
 
 
 async def test_the_worker_syncs_right_after_it_starts(connected: tuple[BotUnderTest, ManualClock]) -> None:

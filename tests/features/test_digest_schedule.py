@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from decimal import Decimal
 
+from bot import format as fmt
 from bot.clock import ManualClock
 from bot.sandbox.slack import SlackSimulator
 from tests.features.digest_support import (
@@ -85,6 +87,8 @@ async def test_late_the_same_day_and_missed_after_it(database_url: str, slack_si
     posted = digests_in(slack_sim)
     assert len(posted) == 1
     assert "Sent late" in text_of(posted[0])
+    # Formatted for whoever chose the channel (U0ADMIN reads nl-BE), as /cash formats for its reader.
+    assert fmt.money(Decimal("20345.67"), "EUR", "nl-BE") in text_of(posted[0])
     assert [(r.period_key, r.state, r.late) for r in recorded] == [
         ("2027-W23", "enqueued", True),
         ("2027-W24", "missed", False),

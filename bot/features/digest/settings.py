@@ -57,10 +57,14 @@ class DigestSettingsStore:
             )
             return [_settings(row) for row in rows]
 
-    async def post_here(self, workspace_id: int, channel_id: str) -> None:
-        """Send the digest to this channel from now on (clears a broken mark: a fresh start)."""
+    async def post_here(self, workspace_id: int, channel_id: str, locale: str | None) -> None:
+        """Send the digest to this channel from now on (clears a broken mark: a fresh start).
+
+        A channel has many readers: its figures are formatted for whoever chose it (nl-BE, …).
+        """
         await self._update(
             workspace_id,
+            locale=locale,
             digest_enabled=True,
             digest_channel_id=channel_id,
             digest_since=self._clock.now(),
