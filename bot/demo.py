@@ -19,17 +19,17 @@ from typing import Any
 
 import httpx
 
-from bot.asgi import create_app
+from bot.app.runtime import Runtime
+from bot.app.web import create_app
+from bot.app.wiring import build_runtime
 from bot.config import Settings
 from bot.demo_cash import show_cash, show_overdue, show_overdue_60
 from bot.demo_ponto import connect_ponto, start_ponto_simulator
 from bot.demo_yuki import connect_yuki, start_yuki_simulator
-from bot.runtime import Runtime
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.server import LoopbackServer, serve_simulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests, install_through_browser
-from bot.wiring import build_runtime
 from storage.crypto import generate_key, one_time_token
 
 

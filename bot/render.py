@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from bot import format as fmt
+from bot import formatting as fmt
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100

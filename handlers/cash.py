@@ -10,10 +10,10 @@ from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import ViewGate
+from bot.features.cash.position import CashService
+from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from bot.services.balances import CashService
-from bot.services.viewing import ViewGate
-from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer

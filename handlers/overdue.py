@@ -8,9 +8,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
-from bot.services.receivables import OverdueQuery, ReceivablesService, parse_button, parse_overdue
-from bot.services.viewing import ViewGate, invoice_numbers
-from bot.services.workspaces import WorkspaceService
+from bot.features.access.gate import ViewGate, invoice_numbers
+from bot.features.receivables.overdue import OverdueQuery, ReceivablesService, parse_button, parse_overdue
+from bot.features.workspaces import WorkspaceService
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
 from handlers.views import (

@@ -13,11 +13,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import AuditRecorder, ViewGate
+from bot.features.cash.position import CashService
+from bot.features.sync.requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
+from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from bot.services.balances import CashService
-from bot.services.sync_requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
-from bot.services.viewing import AuditRecorder, ViewGate
-from bot.services.workspaces import WorkspaceService
 from handlers.slash import Ack, Reply
 from handlers.views import FinancialViews, Respond, action_actor, answer_action, channel_of, is_ephemeral
 from storage.models import utcnow

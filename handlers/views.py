@@ -17,11 +17,11 @@ from typing import Any
 from bot import metrics
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
+from bot.features.access.gate import Admission
+from bot.features.cash.position import CashPosition
+from bot.features.freshness import SourceStatus
+from bot.features.receivables.overdue import OverduePage
 from bot.render import Message, Renderer
-from bot.services.balances import CashPosition
-from bot.services.receivables import OverduePage
-from bot.services.sources import SourceStatus
-from bot.services.viewing import Admission
 from handlers.slash import Reply
 from storage.models import utcnow
 

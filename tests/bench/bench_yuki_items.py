@@ -31,17 +31,17 @@ from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.domain import Provider
-from bot.integrations.yuki.items import read_item
-from bot.integrations.yuki.models import ItemFailure, OutstandingItem
-from bot.integrations.yuki.protocol import OUTSTANDING_DEBTOR_ITEMS
-from bot.integrations.yuki.reader import read_answer
+from bot.providers.yuki.api.items import read_item
+from bot.providers.yuki.api.models import ItemFailure, OutstandingItem
+from bot.providers.yuki.api.protocol import OUTSTANDING_DEBTOR_ITEMS
+from bot.providers.yuki.api.reader import read_answer
+from bot.providers.yuki.sync import _values
 from bot.sandbox.yuki import YukiSimulator
 from bot.sandbox.yuki_seed import SeedSize
-from bot.services.yuki_sync import _values
 from storage.database import Database
-from storage.ledger import close_vanished_items, record_unparsed, upsert_open_items
 from storage.migrate import upgrade_to_head
 from storage.models import Connection, OpenItem, Workspace, utcnow
+from storage.yuki import close_vanished_items, record_unparsed, upsert_open_items
 
 
 def raw_parse(body: bytes) -> int:

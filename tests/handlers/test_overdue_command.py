@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
 from storage.models import Alert, AuditEvent, OpenItem
+from tests.features import cash_data as data
+from tests.features.cash_data import Item
 from tests.harness import BotUnderTest
-from tests.services import cash_data as data
-from tests.services.cash_data import Item
 
 BUCKETS = ((1, 30), (31, 60), (61, 90), (91, None))
 

@@ -1,0 +1,68 @@
+"""Workers: exactly one leader runs the jobs; a standby takes over when the leader stops or dies."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+
+from bot.app.worker import PeriodicJob, Worker
+from storage.database import Database
+
+
+async def wait_until(condition, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(within):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+def counting_job(runs: Counter[str], owner: str) -> PeriodicJob:
+    async def run() -> None:
+        runs[owner] += 1
+
+    return PeriodicJob(f"count-{owner}", 0.1, run)
+
+
+async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) -> None:
+    database = Database(database_url)
+    runs: Counter[str] = Counter()
+    ttl = dt.timedelta(seconds=1)
+    first = Worker(database, [counting_job(runs, "a")], owner="a", lease_ttl=ttl, renew_every=0.2)
+    second = Worker(database, [counting_job(runs, "b")], owner="b", lease_ttl=ttl, renew_every=0.2)
+    await first.start()
+    await wait_until(lambda: first.is_leader)
+    await second.start()
+    await asyncio.sleep(0.6)
+
+    assert first.is_leader and not second.is_leader
+    assert runs["a"] > 0 and runs["b"] == 0
+
+    await first.stop()
+    await wait_until(lambda: second.is_leader)
+    before = runs["b"]
+    await asyncio.sleep(0.4)
+    await second.stop()
+    await database.dispose()
+
+    assert runs["b"] > before
+
+
+async def test_a_dead_leader_is_replaced_once_its_lease_lapses(database_url: str) -> None:
+    database = Database(database_url)
+    runs: Counter[str] = Counter()
+    ttl = dt.timedelta(seconds=0.5)
+    dead = Worker(database, [], owner="dead", lease_ttl=ttl, renew_every=0.1)
+    await dead.start()
+    await wait_until(lambda: dead.is_leader)
+    dead._scheduler.shutdown(wait=False)  # dies without releasing its lease (kill -9)
+
+    standby = Worker(
+        database, [counting_job(runs, "standby")], owner="standby", lease_ttl=ttl, renew_every=0.1
+    )
+    await standby.start()
+    await wait_until(lambda: standby.is_leader, within=3)
+    await wait_until(lambda: runs["standby"] > 0)
+    await standby.stop()
+    await database.dispose()
+
+    assert runs["standby"] > 0
