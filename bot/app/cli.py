@@ -147,7 +147,7 @@ def _print_drill(report: DrillReport) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.demo.run import run_demo
 
     configure_logging("WARNING", "text")
     return asyncio.run(run_demo(args.output))

@@ -6,18 +6,16 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.demo.context import DemoContext
 from bot.domain import Provider
 from bot.sandbox.server import serve_simulator
 from bot.sandbox.yuki import SANDBOX_KEY, YukiSimulator
 from bot.sandbox.yuki_browser import YukiConnectBrowser
 from storage.models import LedgerBalance, OpenItem, SyncRun
-
-if TYPE_CHECKING:
-    from bot.demo import DemoContext
 
 
 async def start_yuki_simulator(stack: AsyncExitStack) -> tuple[YukiSimulator, dict[str, Any]]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.demo import DemoContext
+from bot.demo.context import DemoContext
 
 
 async def show_cash(demo: DemoContext) -> None:

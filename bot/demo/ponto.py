@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
+from bot.demo.context import DemoContext
 from bot.domain import Provider
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PontoSimulator
 from bot.sandbox.server import serve_simulator
 from storage.models import SyncRun
-
-if TYPE_CHECKING:
-    from bot.demo import DemoContext
 
 
 async def start_ponto_simulator(stack: AsyncExitStack) -> tuple[PontoSimulator, dict[str, Any]]:
