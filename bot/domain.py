@@ -74,3 +74,14 @@ class Money:
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+
+@dataclass(frozen=True)
+class LinkGrant:
+    """What a valid link stands for: which workspace and Slack user asked to connect what."""
+
+    link_id: int
+    workspace_id: int
+    team_id: str
+    slack_user_id: str
+    provider: Provider

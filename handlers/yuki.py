@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.domain import LinkGrant
 from bot.errors import LinkInvalid, StorageUnavailable, UserError
-from bot.features.connect.links import LinkGrant
 from bot.providers.yuki.connect import CsrfRejected, YukiConnected, YukiConnector
 from bot.render import Renderer
 from handlers.notify import SlackNotifier

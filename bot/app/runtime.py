@@ -23,9 +23,9 @@ from bot.features.health import HealthService
 from bot.features.receivables.overdue import ReceivablesService
 from bot.features.report_cache import ReportCache
 from bot.features.sync.requests import SyncRequests
-from bot.features.sync.runner import Syncer, SyncService
+from bot.features.sync.runner import SyncService
 from bot.features.workspaces import WorkspaceService
-from bot.providers.base import ProviderPlugin
+from bot.providers.base import ProviderPlugin, Syncer
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
 from handlers import cashbot

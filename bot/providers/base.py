@@ -1,11 +1,12 @@
-"""What each provider (Ponto, Yuki) plugs into the shared connect/disconnect/status commands."""
+"""What a provider plugs into cashbot (plugin, syncer) and the shared services it is handed (ports)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from bot.domain import Provider
+from bot.domain import LinkGrant, Provider, SyncOutcome
 from bot.providers.connections import ConnectionView
 
 
@@ -35,3 +36,79 @@ class ProviderPlugin(Protocol):
     async def status_facts(self, view: ConnectionView) -> list[str]:
         """Extra lines for /cashbot status (e.g. Yuki calls left today)."""
         ...
+
+
+@dataclass
+class SyncRun:
+    """What a Syncer reports while it works; `heartbeat()` keeps its claim on the connection alive."""
+
+    id: int
+    workspace_id: int
+    provider: Provider
+    trigger: str
+    fetched: int = 0
+    written: int = 0
+    api_calls: int = 0
+    outcome: SyncOutcome = SyncOutcome.SUCCESS
+    details: dict[str, Any] = field(default_factory=dict)
+    heartbeat: Callable[[], Awaitable[None]] = field(default=lambda: _nothing(), repr=False)
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Syncer(Protocol):
+    """A provider's sync: fetch, store, count. Raises bot.errors types on failure."""
+
+    provider: Provider
+
+    async def sync(self, connection: ConnectionView, run: SyncRun) -> None: ...
+
+
+class Alerts(Protocol):
+    """The alert channel, as a provider raises and resolves alerts (bot.features.alerts)."""
+
+    async def raise_alert(
+        self,
+        workspace_id: int,
+        *,
+        kind: str,
+        dedupe_key: str,
+        title: str,
+        detail: dict[str, Any] | None = None,
+        severity: str = "warning",
+    ) -> bool: ...
+
+    async def resolve(self, workspace_id: int, dedupe_key: str) -> bool: ...
+
+
+class Audit(Protocol):
+    """The audit trail, as a provider records a connect (bot.features.audit.trail)."""
+
+    async def record(
+        self,
+        *,
+        team_id: str | None,
+        actor: str,
+        action: str,
+        outcome: str = "ok",
+        channel_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class Links(Protocol):
+    """One-time connect links, as a provider's connect flow uses them (bot.features.connect.links)."""
+
+    async def peek(self, token: str, provider: Provider) -> LinkGrant: ...
+
+    async def consume(self, token: str, provider: Provider) -> LinkGrant: ...
+
+    async def stash(self, link_id: int, secret: str) -> None: ...
+
+    async def unstash(self, link_id: int) -> str | None: ...
+
+    async def issue_csrf(self, link_id: int) -> str: ...
+
+    async def check_csrf(self, link_id: int, csrf: str | None) -> bool: ...

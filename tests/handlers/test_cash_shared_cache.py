@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from bot.app.wiring import build_runtime
 from bot.domain import Provider
-from bot.features.sync.runner import SyncRun
+from bot.providers.base import SyncRun
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
 from storage.models import BankAccount

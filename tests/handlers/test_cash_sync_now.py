@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from bot.app.logs import NOISY_LIBRARIES
 from bot.domain import Provider
-from bot.features.sync.runner import SyncRun
+from bot.providers.base import SyncRun
 from bot.providers.yuki.call_budget import DailyCallBudget
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator

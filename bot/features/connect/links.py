@@ -5,28 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from bot.domain import Provider
+from bot.domain import LinkGrant, Provider
 from bot.errors import LinkInvalid
 from storage.crypto import SecretBox, one_time_token, token_hash
 from storage.database import Database, affected_rows
 from storage.models import ConnectLink, Workspace, utcnow
 
 LINK_TTL = dt.timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class LinkGrant:
-    """What a valid link stands for: which workspace and Slack user asked to connect what."""
-
-    link_id: int
-    workspace_id: int
-    team_id: str
-    slack_user_id: str
-    provider: Provider
 
 
 class ConnectLinks:

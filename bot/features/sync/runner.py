@@ -11,8 +11,8 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -29,6 +29,7 @@ from bot.errors import (
     StorageUnavailable,
 )
 from bot.features.alerts import AlertService
+from bot.providers.base import Syncer, SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
 from storage.database import Database
 from storage.leases import acquire_or_renew, release
@@ -39,34 +40,6 @@ log = logging.getLogger(__name__)
 
 FAILURES_BEFORE_ALERT = 3
 LEASE_TTL = dt.timedelta(minutes=2)
-
-
-@dataclass
-class SyncRun:
-    """What a Syncer reports while it works; `heartbeat()` keeps its claim on the connection alive."""
-
-    id: int
-    workspace_id: int
-    provider: Provider
-    trigger: str
-    fetched: int = 0
-    written: int = 0
-    api_calls: int = 0
-    outcome: SyncOutcome = SyncOutcome.SUCCESS
-    details: dict[str, Any] = field(default_factory=dict)
-    heartbeat: Callable[[], Awaitable[None]] = field(default=lambda: _nothing(), repr=False)
-
-
-async def _nothing() -> None:
-    return None
-
-
-class Syncer(Protocol):
-    """A provider's sync: fetch, store, count. Raises bot.errors types on failure."""
-
-    provider: Provider
-
-    async def sync(self, connection: ConnectionView, run: SyncRun) -> None: ...
 
 
 @dataclass(frozen=True)

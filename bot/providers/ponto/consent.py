@@ -19,9 +19,7 @@ from sqlalchemy import delete, select, update
 
 from bot.domain import Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
-from bot.features.alerts import AlertService
-from bot.features.audit.trail import AuditTrail
-from bot.features.connect.links import ConnectLinks
+from bot.providers.base import Alerts, Audit, Links
 from bot.providers.connections import ConnectionService
 from bot.providers.ponto.api import TokenSet, UserInfo, new_code_verifier
 from bot.providers.ponto.plugin import PontoConfig, PontoGateway
@@ -95,10 +93,10 @@ class PontoConsent:
         *,
         database: Database,
         box: SecretBox,
-        links: ConnectLinks,
+        links: Links,
         connections: ConnectionService,
-        alerts: AlertService,
-        audit: AuditTrail,
+        alerts: Alerts,
+        audit: Audit,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._config = config

@@ -17,9 +17,8 @@ import httpx
 
 from bot.domain import Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
-from bot.features.alerts import AlertService
 from bot.features.cash.position import mask_reference
-from bot.providers.base import DisconnectResult
+from bot.providers.base import Alerts, DisconnectResult
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.http import RetryPolicy, Sleep
 from bot.providers.ponto.api import (
@@ -114,7 +113,7 @@ class PontoTokens:
         self,
         gateway: PontoGateway,
         connections: ConnectionService,
-        alerts: AlertService,
+        alerts: Alerts,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:

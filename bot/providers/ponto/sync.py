@@ -25,8 +25,7 @@ from typing import Any
 
 from bot.domain import Provider, SyncOutcome
 from bot.errors import ProviderError, RateLimited, ReauthRequired
-from bot.features.alerts import AlertService
-from bot.features.sync.runner import SyncRun
+from bot.providers.base import Alerts, SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.ponto.api import Account, Page, PontoClient, Synchronization, Transaction
 from storage import ponto as banking
@@ -66,7 +65,7 @@ class PontoSyncer:
         database: Database,
         clients: ClientFor,
         connections: ConnectionService,
-        alerts: AlertService,
+        alerts: Alerts,
         options: SyncOptions | None = None,
         *,
         sleep: Sleep = asyncio.sleep,

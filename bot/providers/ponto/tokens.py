@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.domain import ConnectionState, Provider
 from bot.errors import ProviderError, ProviderUnavailable, ReauthRequired, StorageUnavailable
-from bot.features.alerts import AlertService
+from bot.providers.base import Alerts
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.ponto.api import PontoOAuth
 from storage.models import utcnow
@@ -56,7 +56,7 @@ class TokenManager:
         self,
         connection: ConnectionView,
         connections: ConnectionService,
-        alerts: AlertService,
+        alerts: Alerts,
         oauth: PontoOAuth,
         *,
         leeway: dt.timedelta = LEEWAY,

@@ -13,10 +13,9 @@ import json
 import logging
 from dataclasses import asdict, dataclass, replace
 
-from bot.domain import Provider
+from bot.domain import LinkGrant, Provider
 from bot.errors import MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired, UserError
-from bot.features.audit.trail import AuditTrail
-from bot.features.connect.links import ConnectLinks, LinkGrant
+from bot.providers.base import Audit, Links
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.yuki.api import Administration
 from bot.providers.yuki.api.protocol import is_xml_safe
@@ -76,10 +75,10 @@ class YukiConnector:
         self,
         *,
         database: Database,
-        links: ConnectLinks,
+        links: Links,
         connections: ConnectionService,
         budget: DailyCallBudget,
-        audit: AuditTrail,
+        audit: Audit,
         clients: YukiClientFactory,
         defaults: YukiSettings | None = None,
     ) -> None:

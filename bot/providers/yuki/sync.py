@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
-from bot.features.sync.runner import SyncRun
+from bot.providers.base import SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.yuki.api import GLAccountBalance, OutstandingItem, OutstandingItems, YukiClient
 from bot.providers.yuki.call_budget import YUKI_DAY, DailyCallBudget, provisional_scope

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import ProviderUnavailable, ReauthRequired
 from bot.features.alerts import AlertService
-from bot.features.sync.runner import SyncResult, SyncRun, SyncService
+from bot.features.sync.runner import SyncResult, SyncService
+from bot.providers.base import SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
