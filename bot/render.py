@@ -40,11 +40,11 @@ def mrkdwn_escape(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def ago(moment: dt.datetime | None, now: dt.datetime | None = None) -> str:
+def ago(moment: dt.datetime | None, now: dt.datetime) -> str:
     """ "just now", "5 min ago", "3 h ago", "2 days ago" (or "in 10 min" for the future)."""
     if moment is None:
         return "never"
-    seconds = ((now or dt.datetime.now(dt.UTC)) - moment).total_seconds()
+    seconds = (now - moment).total_seconds()
     future, seconds = seconds < 0, abs(seconds)
     if seconds < 60:
         return "just now" if not future else "in a moment"

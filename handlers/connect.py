@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Actor, Provider
 from bot.errors import UserError
 from bot.features.access.rights import AccessService
@@ -37,7 +38,9 @@ class ConnectCommands:
         renderer: Renderer,
         link_url: LinkUrl,
         next_sync: Callable[[dt.datetime | None], dt.datetime | None],
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._plugin_list = plugins  # read at use, so providers may register after this is built
         self._links = links
         self._connections = connections
@@ -147,4 +150,4 @@ class ConnectCommands:
                 else None
             )
             rows.append({"title": plugin.title, "view": view, "facts": facts, "next_sync": next_sync})
-        return Reply(self._renderer.message("status.json.j2", rows=rows, now=dt.datetime.now(dt.UTC)))
+        return Reply(self._renderer.message("status.json.j2", rows=rows, now=self._clock.now()))

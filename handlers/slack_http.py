@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.signature import Clock as SlackClock
+from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot import metrics
+from bot.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,11 @@ class SlackEndpoint:
         self,
         app: AsyncApp,
         signing_secret: str,
-        clock: Callable[[], float] = time.time,
+        *,
+        clock: Clock,
     ) -> None:
         self._app = app
-        self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
+        self._verifier = SignatureVerifier(signing_secret, clock=_EpochClock(clock))
 
     async def handle(self, request: Request) -> Response:
         body = await _read_capped(request)
@@ -55,14 +56,14 @@ class SlackEndpoint:
             return False
 
 
-class _Clock(Clock):
-    """slack_sdk's Clock over a plain function (so tests can move time)."""
+class _EpochClock(SlackClock):
+    """slack_sdk's Clock (epoch seconds) over ours, so the 5-minute window follows the one clock."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
 
     def now(self) -> float:
-        return self._now()
+        return self._clock.now().timestamp()
 
 
 async def _read_capped(request: Request) -> bytes | None:

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder, ViewGate
@@ -20,7 +21,6 @@ from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
 from handlers.slash import Ack, Reply
 from handlers.views import FinancialViews, Respond, action_actor, answer_action, channel_of, is_ephemeral
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +109,17 @@ class SyncFollowUp:
         cash: CashService,
         views: FinancialViews,
         audit: AuditRecorder,
+        clock: Clock,
         webhook: Callable[[str], AsyncWebhookClient] = lambda url: AsyncWebhookClient(url, timeout=10),
     ) -> None:
         self._cash = cash
         self._views = views
         self._audit = audit
+        self._clock = clock
         self._webhook = webhook
 
     async def deliver(self, done: FinishedRequest) -> None:
-        if not done.response_url or utcnow() - done.created_at > RESPONSE_URL_LIFETIME:
+        if not done.response_url or self._clock.now() - done.created_at > RESPONSE_URL_LIFETIME:
             log.info("sync_request.no_follow_up", extra={"request_id": done.id})
             return
         position = await self._cash.position(done.workspace_id, fresh=True)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bot import metrics
+from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
 from bot.features.access.gate import Admission
@@ -23,7 +24,6 @@ from bot.features.freshness import SourceStatus
 from bot.features.receivables.overdue import OverduePage
 from bot.render import Message, Renderer
 from handlers.slash import Reply
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,16 @@ class FinancialViews:
     def __init__(
         self,
         renderer: Renderer,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
         max_accounts: int = MAX_ACCOUNTS_SHOWN,
     ) -> None:
         self.renderer = renderer
-        self._now = clock
+        self._clock = clock
         self._max_accounts = max_accounts
         self._rendered: OrderedDict[tuple[Any, ...], Message] = OrderedDict()
 
     def _cached(self, key: tuple[Any, ...], render: Callable[[dt.datetime], Message]) -> Message:
-        now = self._now()
+        now = self._clock.now()
         full_key = (*key, int(now.timestamp() // 60))
         message = self._rendered.get(full_key)
         if message is None:

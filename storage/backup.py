@@ -17,12 +17,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.clock import Clock
+from bot.errors import CashbotError
 from storage.database import Database
 from storage.migrate import current_revision
 from storage.models import AuditEvent, Base
 
 
-class BackupError(Exception):
+class BackupError(CashbotError):
     """A backup or restore step failed (the message says which)."""
 
 
@@ -92,7 +94,7 @@ def _copy_sqlite(source: Path, target: Path) -> None:
 async def backup_sqlite(database: Database, target: Path) -> Facts:
     """Copy the database to `target` and read the facts from the copy itself (exactly what it holds)."""
     await asyncio.to_thread(_copy_sqlite, sqlite_path(database), target)
-    copy = Database(f"sqlite+aiosqlite:///{target}")
+    copy = Database(f"sqlite+aiosqlite:///{target}", clock=database.clock)
     try:
         async with copy.engine.connect() as connection:
             return await read_facts(connection)
@@ -154,10 +156,10 @@ async def restore_postgres(dump: Path, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scratch_postgres(url: str) -> AsyncIterator[str]:
+async def scratch_postgres(url: str, clock: Clock) -> AsyncIterator[str]:
     """A throwaway database next to `url`'s, dropped afterwards."""
     name = f"cashbot_verify_{uuid.uuid4().hex[:10]}"
-    admin = Database(url)
+    admin = Database(url, clock=clock)
     try:
         async with admin.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,7 +20,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.clock import Clock
 from bot.errors import StorageUnavailable
+from storage.models.base import CLOCK_OPTION
 from storage.sqlite_writer import SqliteBulkWriter
 
 log = logging.getLogger(__name__)
@@ -47,10 +50,16 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 class Database:
     """Owns the engine; hands out read sessions and serialised write transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, clock: Clock, pool_size: int = 10) -> None:
         self.url = url
+        self.clock = clock
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine: AsyncEngine = create_async_engine(url, **_engine_options(self.is_sqlite, pool_size))
+        self.engine: AsyncEngine = create_async_engine(
+            # Column defaults (created_at, updated_at …) read the time from this option.
+            url,
+            execution_options={CLOCK_OPTION: clock},
+            **_engine_options(self.is_sqlite, pool_size),
+        )
         if self.is_sqlite:
             _install_sqlite_durability(self.engine)
         # On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE): a
@@ -116,6 +125,12 @@ class Database:
             await self._bulk.close()
             self._bulk = None
         await self.engine.dispose()
+
+
+def session_now(session: AsyncSession) -> dt.datetime:
+    """The time of the clock of the Database this session belongs to."""
+    clock: Clock = session.sync_session.get_bind().get_execution_options()[CLOCK_OPTION]
+    return clock.now()
 
 
 def affected_rows(result: Result[Any]) -> int:

@@ -8,12 +8,12 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, affected_rows
-from storage.models import JobLease, utcnow
+from storage.models import JobLease
 
 
 async def acquire_or_renew(database: Database, name: str, owner: str, ttl: dt.timedelta) -> bool:
     """True when `owner` holds the lease `name` for the next `ttl` (renewed if already held)."""
-    now = utcnow()
+    now = database.clock.now()
     async with database.write() as session:
         result = await session.execute(
             update(JobLease)

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from bot.clock import Clock
 from storage.database import Database
 
 
@@ -50,11 +51,11 @@ async def current_revision(database: Database) -> str | None:
         return await connection.run_sync(_current)
 
 
-def upgrade_sync(url: str) -> None:
+def upgrade_sync(url: str, clock: Clock) -> None:
     """Blocking wrapper for the CLI."""
 
     async def _go() -> None:
-        database = Database(url)
+        database = Database(url, clock=clock)
         try:
             await upgrade_to_head(database)
         finally:

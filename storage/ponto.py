@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import BankAccount, BankTransaction, utcnow
+from storage.database import session_now
+from storage.models import BankAccount, BankTransaction
 
 # Account columns a sync overwrites on every run (everything Ponto says about the account).
 ACCOUNT_DETAILS = (
@@ -88,7 +89,7 @@ async def upsert_account(
         .values(workspace_id=workspace_id, provider_account_id=provider_account_id, **values)
         .on_conflict_do_update(
             index_elements=[BankAccount.workspace_id, BankAccount.provider_account_id],
-            set_={**values, "updated_at": utcnow()},
+            set_={**values, "updated_at": session_now(session)},
         )
         .returning(BankAccount.id)
     )

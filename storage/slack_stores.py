@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 
 from storage.crypto import SecretBox, one_time_token, token_hash
 from storage.database import Database, affected_rows
-from storage.models import OAuthState, SlackBot, SlackInstallation, utcnow
+from storage.models import OAuthState, SlackBot, SlackInstallation
 from storage.workspaces import delete_slack_tokens, ensure_workspace
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class EncryptedInstallationStore(AsyncInstallationStore):
         return self._box.decrypt_optional(getattr(row, name), purpose=self._purpose(row.team_key, name))
 
     async def async_save(self, installation: Installation) -> None:
-        values = _installation_values(installation, self._client_id)
+        values = _installation_values(installation, self._client_id, self._database.clock.now())
         async with self._database.write() as session:
             row = (
                 await session.execute(
@@ -97,7 +97,7 @@ class EncryptedInstallationStore(AsyncInstallationStore):
             await self.async_save_bot(installation.to_bot())
 
     async def async_save_bot(self, bot: Bot) -> None:
-        values = _bot_values(bot, self._client_id)
+        values = _bot_values(bot, self._client_id, self._database.clock.now())
         async with self._database.write() as session:
             row = (
                 await session.execute(
@@ -242,7 +242,7 @@ def _scopes(value: Any) -> str | None:
     return value if isinstance(value, str) else ",".join(value)
 
 
-def _bot_values(bot: Bot, client_id: str) -> dict[str, Any]:
+def _bot_values(bot: Bot, client_id: str, now: dt.datetime) -> dict[str, Any]:
     return {
         "client_id": client_id,
         "app_id": bot.app_id,
@@ -257,11 +257,11 @@ def _bot_values(bot: Bot, client_id: str) -> dict[str, Any]:
         "bot_refresh_token": bot.bot_refresh_token,
         "bot_token_expires_at": _epoch_to_utc(bot.bot_token_expires_at),
         "is_enterprise_install": bool(bot.is_enterprise_install),
-        "installed_at": utcnow(),
+        "installed_at": now,
     }
 
 
-def _installation_values(installation: Installation, client_id: str) -> dict[str, Any]:
+def _installation_values(installation: Installation, client_id: str, now: dt.datetime) -> dict[str, Any]:
     return {
         "client_id": client_id,
         "app_id": installation.app_id,
@@ -287,7 +287,7 @@ def _installation_values(installation: Installation, client_id: str) -> dict[str
         "incoming_webhook_channel": installation.incoming_webhook_channel,
         "incoming_webhook_channel_id": installation.incoming_webhook_channel_id,
         "incoming_webhook_configuration_url": installation.incoming_webhook_configuration_url,
-        "installed_at": utcnow(),
+        "installed_at": now,
     }
 
 
@@ -304,7 +304,7 @@ class DatabaseOAuthStateStore(AsyncOAuthStateStore):
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         state = one_time_token()
-        now = utcnow()
+        now = self._database.clock.now()
         async with self._database.write() as session:
             session.add(
                 OAuthState(
@@ -317,7 +317,7 @@ class DatabaseOAuthStateStore(AsyncOAuthStateStore):
         return state
 
     async def async_consume(self, state: str) -> bool:
-        now = utcnow()
+        now = self._database.clock.now()
         async with self._database.write() as session:
             result = await session.execute(
                 update(OAuthState)

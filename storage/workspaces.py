@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import session_now
 from storage.models import (
     AccessGrant,
     Alert,
@@ -24,7 +23,6 @@ from storage.models import (
     SyncRun,
     UnparsedItem,
     Workspace,
-    utcnow,
 )
 
 
@@ -65,7 +63,7 @@ async def delete_slack_tokens(session: AsyncSession, team_id: str, user_ids: lis
         await session.execute(delete(SlackBot).where(SlackBot.team_key == team_id))
 
 
-async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime | None = None) -> int | None:
+async def forget_workspace(session: AsyncSession, team_id: str) -> int | None:
     """Uninstall: delete tokens, credentials and financial data; keep the row and the audit trail.
 
     Financial rows hang off `connection` and `workspace` with ON DELETE CASCADE; they are
@@ -82,7 +80,7 @@ async def forget_workspace(session: AsyncSession, team_id: str, now: dt.datetime
     await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace.id)
-        .values(uninstalled_at=now or utcnow(), digest_enabled=False)
+        .values(uninstalled_at=session_now(session), digest_enabled=False)
     )
     return workspace.id
 

@@ -13,8 +13,8 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import affected_rows
-from storage.models import CallBudget, LedgerBalance, OpenItem, UnparsedItem, utcnow
+from storage.database import affected_rows, session_now
+from storage.models import CallBudget, LedgerBalance, OpenItem, UnparsedItem
 
 BATCH = 1000
 OPEN = "open"
@@ -235,11 +235,11 @@ async def spend_call(
     """
     table = CallBudget.__table__
     statement = _insert(session, table).values(  # type: ignore[arg-type]
-        provider=provider, scope_key=scope, day=day, calls=1, updated_at=utcnow()
+        provider=provider, scope_key=scope, day=day, calls=1, updated_at=session_now(session)
     )
     statement = statement.on_conflict_do_update(
         index_elements=["provider", "scope_key", "day"],
-        set_={"calls": CallBudget.calls + 1, "updated_at": utcnow()},
+        set_={"calls": CallBudget.calls + 1, "updated_at": session_now(session)},
         where=CallBudget.calls < limit,
     ).returning(CallBudget.calls)
     count = (await session.execute(statement)).scalar_one_or_none()
@@ -252,14 +252,14 @@ async def add_calls(
     """Add `calls` to the day's count (or, with `at_least`, raise it to at least `calls`)."""
     table = CallBudget.__table__
     statement = _insert(session, table).values(  # type: ignore[arg-type]
-        provider=provider, scope_key=scope, day=day, calls=calls, updated_at=utcnow()
+        provider=provider, scope_key=scope, day=day, calls=calls, updated_at=session_now(session)
     )
     grown = (
         func.max(CallBudget.calls, calls) if _is_sqlite(session) else func.greatest(CallBudget.calls, calls)
     )
     statement = statement.on_conflict_do_update(
         index_elements=["provider", "scope_key", "day"],
-        set_={"calls": grown if at_least else CallBudget.calls + calls, "updated_at": utcnow()},
+        set_={"calls": grown if at_least else CallBudget.calls + calls, "updated_at": session_now(session)},
     )
     await session.execute(statement)
 

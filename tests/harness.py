@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
 from bot.app.wiring import build_runtime
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
@@ -53,7 +54,7 @@ class DatabaseFactory:
     async def prepare(self) -> None:
         if self.admin_url is None:
             self._template = self.workdir / "template.db"
-            database = Database(f"sqlite+aiosqlite:///{self._template}")
+            database = Database(f"sqlite+aiosqlite:///{self._template}", clock=SystemClock())
             await upgrade_to_head(database)
             await database.dispose()
             return
@@ -63,7 +64,7 @@ class DatabaseFactory:
         self._pg_url = (
             make_url(_async_url(self.admin_url)).set(database=name).render_as_string(hide_password=False)
         )
-        database = Database(self._pg_url)
+        database = Database(self._pg_url, clock=SystemClock())
         await upgrade_to_head(database)
         await database.dispose()
 
@@ -74,7 +75,7 @@ class DatabaseFactory:
             shutil.copyfile(self._template, path)
             return f"sqlite+aiosqlite:///{path}"
         assert self._pg_url is not None
-        database = Database(self._pg_url)
+        database = Database(self._pg_url, clock=SystemClock())
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         async with database.write() as session:
             await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -97,7 +98,7 @@ class DatabaseFactory:
             shutil.copyfile(self._template, path)
             return f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
         url = await self.empty_url()
-        database = Database(url)
+        database = Database(url, clock=SystemClock())
         await upgrade_to_head(database)
         await database.dispose()
         name = make_url(url).database
@@ -166,18 +167,23 @@ async def running_bot(
     settings: Settings,
     sim: SlackSimulator,
     *,
-    clock: Callable[[], float] | None = None,
+    clock: Clock | None = None,
     customize: Callable[[Runtime], None] | None = None,
 ) -> AsyncIterator[BotUnderTest]:
-    """Serve the bot on a loopback port with its real HTTP stack, for the length of the block."""
+    """Serve the bot on a loopback port with its real HTTP stack, for the length of the block.
+
+    `clock` is the bot's one clock (the machine's by default); the Slack client signs its
+    requests with the same clock, as Slack and the bot agree on the time.
+    """
     server = LoopbackServer(lifespan="on")
     # PUBLIC_URL names the reserved port, so every redirect URI the bot builds points at it.
-    runtime = build_runtime(replace(settings, public_url=server.url))
+    runtime = build_runtime(replace(settings, public_url=server.url), clock=clock)
     if customize is not None:
         customize(runtime)
-    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
-    await server.start(create_app(runtime, **kwargs))
-    requests = SlackRequests(server.url, SIGNING_SECRET, response_url_factory=sim.new_response_url)
+    await server.start(create_app(runtime))
+    requests = SlackRequests(
+        server.url, SIGNING_SECRET, response_url_factory=sim.new_response_url, clock=runtime.clock
+    )
     try:
         yield BotUnderTest(server.url, runtime, requests, sim)
     finally:

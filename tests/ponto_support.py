@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.alerts import AlertService
 from bot.features.sync.runner import SyncService
@@ -92,7 +93,11 @@ async def consent_tokens(
 ) -> TokenSet:
     """Walk the simulator's consent page and exchange the code: a real TokenSet."""
     oauth = PontoOAuth(
-        Transport(http, base_url), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url + "/oauth2/auth"
+        Transport(http, base_url),
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        base_url + "/oauth2/auth",
+        clock=SystemClock(),
     )
     verifier = new_code_verifier()
     url = oauth.authorization_url(redirect_uri=REDIRECT, scope=scope, state="s" * 43, verifier=verifier)
@@ -143,14 +148,19 @@ async def ponto_world(
     options: SyncOptions | None = None,
     policy: RetryPolicy = FAST,
 ) -> AsyncIterator[PontoWorld]:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     box = SecretBox(keys or (generate_key(),))
-    connections, alerts = ConnectionService(database, box), AlertService(database)
+    connections, alerts = (
+        ConnectionService(database, box, clock=database.clock),
+        AlertService(database, clock=database.clock),
+    )
     sleeps = Sleeps()
-    gateway = PontoGateway(ponto_config(sim.base_url), policy=policy, sleep=sleeps)
-    tokens = PontoTokens(gateway, connections, alerts)
-    syncer = PontoSyncer(database, tokens.client, connections, alerts, options, sleep=sleeps)
-    sync = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+    gateway = PontoGateway(ponto_config(sim.base_url), policy=policy, sleep=sleeps, clock=database.clock)
+    tokens = PontoTokens(gateway, connections, alerts, clock=database.clock)
+    syncer = PontoSyncer(
+        database, tokens.client, connections, alerts, options, sleep=sleeps, clock=database.clock
+    )
+    sync = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
     async with database.write() as session:
         workspace_id = (await ensure_workspace(session, TEAM, timezone="Europe/Brussels")).id
     issued = await consent_tokens(sim.base_url, gateway.http)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from bot.app.logs import configure_logging
 from bot.config import Settings
 from bot.errors import CashbotError, ConfigError, UserError
-from storage.backup import BackupError
 
 if TYPE_CHECKING:
     from bot.features.backups import DrillReport
@@ -40,10 +41,11 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
     from storage.migrate import upgrade_sync
 
     settings = _settings(args)
-    upgrade_sync(settings.database_url)
+    upgrade_sync(settings.database_url, SystemClock())
     print("database is at the newest schema")
     return 0
 
@@ -200,18 +202,38 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+LONG_RUNNING = ("serve", "web", "worker")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] and arguments[0] in LONG_RUNNING:
+        stop_cleanly_on_signals()
+    args = parser().parse_args(arguments)
     try:
         return int(args.func(args))
     except ConfigError as error:
         print(f"cashbot: {error}", file=sys.stderr)
         return 2
-    except (CashbotError, BackupError) as error:
+    except CashbotError as error:
         print(f"cashbot: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM/SIGINT during start-up end the process with 0, unwinding every `finally` on the way.
+
+    Installed before anything heavy is imported; the running loop (uvicorn, the worker) replaces
+    it with a graceful stop once it is up.
+    """
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 if __name__ == "__main__":

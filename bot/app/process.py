@@ -14,7 +14,7 @@ import uvicorn
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
 from bot.app.wiring import build_runtime
-from bot.app.worker import Worker, run_forever
+from bot.app.worker import Worker
 from bot.config import Settings
 from bot.domain import Provider
 from bot.features.audit.trail import VerifyReport
@@ -83,18 +83,22 @@ class _GracefulServer(uvicorn.Server):
 
 def work(settings: Settings) -> int:
     """Run the scheduler until SIGTERM/SIGINT; standby until this process holds the lease."""
-    runtime = build_runtime(settings, web=False)
 
     async def main() -> None:
-        task = asyncio.create_task(run_forever(Worker(runtime.database, runtime.jobs)))
+        # First thing in the loop: from here a signal asks for a graceful stop (the lease is
+        # released) instead of the start-up handler's immediate exit.
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop.set)
+        runtime = build_runtime(settings, web=False)
+        worker = Worker(runtime.database, runtime.jobs)
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            if not stop.is_set():
+                await worker.start()
+            await stop.wait()
         finally:
+            await worker.stop()
             await runtime.aclose()
 
     asyncio.run(main())
@@ -128,7 +132,7 @@ async def sync_now(settings: Settings, *, team_id: str | None, provider: str | N
 
 
 def _backups(runtime: Runtime) -> BackupService:
-    return BackupService(runtime.database, runtime.box, runtime.settings.audit_key or "")
+    return BackupService(runtime.database, runtime.box, runtime.settings.audit_key or "", clock=runtime.clock)
 
 
 async def backup_now(settings: Settings, folder: Path) -> tuple[Path, Manifest]:

@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from starlette.routing import BaseRoute
 
 from bot.app.worker import PeriodicJob
+from bot.clock import Clock
 from bot.config import Settings
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
@@ -56,6 +57,7 @@ class Runtime:
     """Everything a running cashbot process holds, built once from Settings."""
 
     settings: Settings
+    clock: Clock
     database: Database
     box: SecretBox
     renderer: Renderer

@@ -33,7 +33,6 @@ def create_app(
     migrate_on_start: bool = False,
     on_start: list[Hook] | None = None,
     on_stop: list[Hook] | None = None,
-    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The web process: Slack, connect links, health and metrics, around one Runtime."""
 
@@ -50,16 +49,18 @@ def create_app(
                 await hook(runtime)
             await runtime.aclose()
 
-    app = Starlette(routes=_routes(runtime, clock), lifespan=lifespan)
+    app = Starlette(routes=_routes(runtime), lifespan=lifespan)
     app.add_middleware(AccessLog)
     return app
 
 
-def _routes(runtime: Runtime, clock: Callable[[], float]) -> list[BaseRoute]:
+def _routes(runtime: Runtime) -> list[BaseRoute]:
     if runtime.slack is None:
         raise ValueError("the web app needs a runtime built with web=True")
     handler = AsyncSlackRequestHandler(runtime.slack)
-    slack_events = SlackEndpoint(runtime.slack, runtime.settings.slack_signing_secret or "", clock=clock)
+    slack_events = SlackEndpoint(
+        runtime.slack, runtime.settings.slack_signing_secret or "", clock=runtime.clock
+    )
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/healthz", web.healthz, methods=["GET"]),

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.runtime import ProviderBuilder, Reports, Runtime
 from bot.app.worker import PeriodicJob
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
@@ -138,25 +139,29 @@ def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     )
 
 
-def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
+def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None = None) -> Runtime:
     """Assemble a process; nothing here touches the network or the database yet.
 
     `web=False` (worker, CLI) builds no Bolt app, so Slack request settings are not needed.
+    `clock` is the one clock every part is given: the machine's, unless a test or the demo
+    brings its own.
     """
     settings.require_secrets()
-    database = Database(settings.database_url)
+    clock = clock or SystemClock()
+    database = Database(settings.database_url, clock=clock)
     box = SecretBox(settings.encryption_keys)
     renderer = Renderer()
     store = installation_store(settings, database, box)
     slack = build_slack_app(settings, database, store) if web else None
     catalog = CommandCatalog()
-    connections = ConnectionService(database, box)
-    alerts = AlertService(database)
-    audit = AuditTrail(database, settings.audit_key or "")
-    access = AccessService(database)
-    sync = SyncService(database, connections, alerts)
+    connections = ConnectionService(database, box, clock=clock)
+    alerts = AlertService(database, clock=clock)
+    audit = AuditTrail(database, settings.audit_key or "", clock=clock)
+    access = AccessService(database, clock=clock)
+    sync = SyncService(database, connections, alerts, clock=clock)
     runtime = Runtime(
         settings=settings,
+        clock=clock,
         database=database,
         box=box,
         renderer=renderer,
@@ -164,9 +169,9 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
         catalog=catalog,
         router=cashbot.CashbotRouter(catalog, renderer),
         workspaces=WorkspaceService(database, settings.timezone),
-        receipts=EventReceipts(database),
+        receipts=EventReceipts(database, clock=clock),
         health=HealthService(database, settings.min_free_disk_mb),
-        links=ConnectLinks(database, box),
+        links=ConnectLinks(database, box, clock=clock),
         connections=connections,
         alerts=alerts,
         audit=audit,
@@ -176,7 +181,7 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
             lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
         ),
         actors=ActorDirectory(),
-        reports=build_reports(settings, database, box, renderer, access, alerts, audit, sync),
+        reports=build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync),
     )
     for build in provider_builders():
         parts = build(runtime)
@@ -192,6 +197,7 @@ def build_runtime(settings: Settings, *, web: bool = True) -> Runtime:
 
 def build_reports(
     settings: Settings,
+    clock: Clock,
     database: Database,
     box: SecretBox,
     renderer: Renderer,
@@ -201,31 +207,32 @@ def build_reports(
     sync: SyncService,
 ) -> Reports:
     """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
-    cache = build_cache(settings.redis_url, settings.database_url)
+    cache = build_cache(settings.redis_url, settings.database_url, clock)
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
     batcher = AuditBatcher(audit)
-    watch = UsageWatch(cache, alerts)
-    views = FinancialViews(renderer)
-    cash = CashService(database, cache, calendar, stale_after=stale_after)
-    yuki_budget = DailyCallBudget(database, settings.yuki_daily_call_budget)
+    watch = UsageWatch(cache, alerts, clock=clock)
+    views = FinancialViews(renderer, clock)
+    cash = CashService(database, cache, calendar, stale_after=stale_after, clock=clock)
+    yuki_budget = DailyCallBudget(database, settings.yuki_daily_call_budget, clock=clock)
     requests = SyncRequests(
         database,
         box,
         sync,
         yuki_calls_left=yuki_budget.remaining,
         rules=SyncNowRules(yuki_daily_budget=settings.yuki_daily_call_budget),
+        clock=clock,
     )
 
     async def invalidate(result: SyncResult) -> None:
         await cache.invalidate(str(result.workspace_id))
 
     sync.on_finished(invalidate)
-    requests.on_finished(SyncFollowUp(cash=cash, views=views, audit=batcher).deliver)
+    requests.on_finished(SyncFollowUp(cash=cash, views=views, audit=batcher, clock=clock).deliver)
     return Reports(
         cache=cache,
         cash=cash,
-        receivables=ReceivablesService(database, cache, calendar, stale_after=stale_after),
+        receivables=ReceivablesService(database, cache, calendar, stale_after=stale_after, clock=clock),
         audit=batcher,
         watch=watch,
         gate=ViewGate(access, batcher, watch),
@@ -267,7 +274,7 @@ def _register_jobs(runtime: Runtime) -> None:
     runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, runtime.receipts.prune))
 
     async def prune_expired() -> None:
-        await Housekeeping(runtime.database).prune()
+        await Housekeeping(runtime.database, clock=runtime.clock).prune()
 
     runtime.jobs.append(PeriodicJob("prune_expired_links", 3600, prune_expired))
 
@@ -301,6 +308,7 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
         next_sync=lambda last: (
             None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
         ),
+        clock=runtime.clock,
     ).register(runtime.router)
     cashbot.register(slack, runtime.router)
 

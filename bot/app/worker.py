@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -67,13 +66,9 @@ class Worker:
 
     async def start(self) -> None:
         self._scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-        self._scheduler.add_job(
-            self._renew_lease,
-            "interval",
-            seconds=self._renew_every,
-            id="lease",
-            next_run_time=dt.datetime.now(dt.UTC),
-        )
+        # Take the lease now rather than one interval later: a standby knows at once where it stands.
+        await self._renew_lease()
+        self._scheduler.add_job(self._renew_lease, "interval", seconds=self._renew_every, id="lease")
         for job in self._jobs:
             self._scheduler.add_job(
                 self._as_leader(job),
@@ -86,7 +81,8 @@ class Worker:
         log.info("worker.started", extra={"owner": self.owner, "jobs": [job.name for job in self._jobs]})
 
     async def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:  # a stop during start-up comes before the scheduler runs
+            self._scheduler.shutdown(wait=False)
         if self.is_leader:
             with contextlib.suppress(StorageUnavailable):
                 await release(self._database, LEASE_NAME, self.owner)
@@ -118,12 +114,3 @@ class Worker:
                 "worker.job_failed",
                 extra={"job": event.job_id, "error": repr(event.exception)[:300]},
             )
-
-
-async def run_forever(worker: Worker) -> None:
-    """Start the worker and park until cancelled (SIGTERM/SIGINT)."""
-    await worker.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await worker.stop()

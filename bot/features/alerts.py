@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import Clock
 from storage.database import Database, affected_rows
-from storage.models import Alert, utcnow
+from storage.models import Alert
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ class AlertView:
 class AlertService:
     """Raises and resolves alerts; delivering them to Slack is the alert sender's job."""
 
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, clock: Clock) -> None:
         self._database = database
-        self._now = clock
+        self._clock = clock
 
     async def raise_alert(
         self,
@@ -67,7 +67,7 @@ class AlertService:
                         detail=json.dumps(detail or {}, default=str),
                         state="open",
                         occurrences=1,
-                        created_at=self._now(),
+                        created_at=self._clock.now(),
                     )
                 )
         except IntegrityError:
@@ -81,7 +81,7 @@ class AlertService:
             dedupe_key,
             OPEN_STATES,
             occurrences=Alert.occurrences + 1,
-            updated_at=self._now(),
+            updated_at=self._clock.now(),
             detail=json.dumps(detail or {}, default=str),
         )
 
@@ -98,7 +98,7 @@ class AlertService:
             detail=json.dumps(detail or {}, default=str),
             resolved_at=None,
             sent_at=None,
-            updated_at=self._now(),
+            updated_at=self._clock.now(),
         )
 
     async def resolve(self, workspace_id: int, dedupe_key: str) -> bool:
@@ -107,8 +107,8 @@ class AlertService:
             dedupe_key,
             OPEN_STATES,
             state="resolved",
-            resolved_at=self._now(),
-            updated_at=self._now(),
+            resolved_at=self._clock.now(),
+            updated_at=self._clock.now(),
         )
 
     async def _move(self, workspace_id: int, dedupe_key: str, states: tuple[str, ...], **values: Any) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.clock import Clock
 from bot.features.audit.trail import AuditTrail
 from storage.backup import (
     BackupError,
@@ -31,7 +32,7 @@ from storage.backup import (
 )
 from storage.crypto import SecretBox
 from storage.database import Database
-from storage.models import Base, utcnow
+from storage.models import Base
 from storage.rotation import encrypted_columns
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -103,23 +104,25 @@ def manifest_path(backup: Path) -> Path:
 class BackupService:
     """`cashbot backup`, `cashbot backup verify FILE`, `cashbot restore FILE`."""
 
-    def __init__(self, database: Database, box: SecretBox, audit_key: str) -> None:
+    def __init__(self, database: Database, box: SecretBox, audit_key: str, *, clock: Clock) -> None:
         self._database = database
+        self._clock = clock
         self._box = box
         self._audit_key = audit_key
 
     async def backup(self, folder: Path) -> tuple[Path, Manifest]:
         """Write `cashbot-<time>.db|.dump` and its signed manifest into `folder`."""
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        now = self._clock.now()
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
         kind = "sqlite" if self._database.is_sqlite else "postgresql"
         target = folder / f"cashbot-{stamp}.{'db' if kind == 'sqlite' else 'dump'}"
         copy = backup_sqlite if kind == "sqlite" else backup_postgres
         facts = await copy(self._database, target)
-        manifest = _manifest(kind, target, facts)
+        manifest = _manifest(kind, target, facts, now)
         manifest.sign(self._audit_key)
         await asyncio.to_thread(manifest.save, manifest_path(target))
-        await AuditTrail(self._database, self._audit_key).record(
+        await AuditTrail(self._database, self._audit_key, clock=self._clock).record(
             team_id=None,
             actor="cli",
             action="backup.created",
@@ -140,7 +143,7 @@ class BackupService:
             await self._drill(backup, manifest, report)
         report.seconds = time.monotonic() - started
         if report.ok and record:
-            await AuditTrail(self._database, self._audit_key).record(
+            await AuditTrail(self._database, self._audit_key, clock=self._clock).record(
                 team_id=None,
                 actor="cli",
                 action="backup.restore_verified",
@@ -161,13 +164,13 @@ class BackupService:
             finally:
                 await asyncio.to_thread(_remove_with_journals, scratch)
             return
-        async with scratch_postgres(self._database.url) as url:
+        async with scratch_postgres(self._database.url, self._clock) as url:
             await restore_postgres(backup, url)
             report.add("pg_restore", True)
             await self._check_restored(url, manifest, report)
 
     async def _check_restored(self, url: str, manifest: Manifest, report: DrillReport) -> None:
-        restored = Database(url)
+        restored = Database(url, clock=self._clock)
         try:
             async with restored.engine.connect() as connection:
                 facts = await read_facts(connection)
@@ -182,7 +185,7 @@ class BackupService:
                 not short,
                 ", ".join(f"{t}: {facts.row_counts.get(t)} != {n}" for t, n in short.items()),
             )
-            chains = await AuditTrail(restored, self._audit_key).verify()
+            chains = await AuditTrail(restored, self._audit_key, clock=self._clock).verify()
             heads = {chain: list(head) for chain, head in facts.audit_heads.items()}
             report.add(
                 "audit chains verify",
@@ -212,18 +215,18 @@ class BackupService:
             if not force:
                 raise BackupError("restoring over a PostgreSQL database replaces its contents; add --force")
             await restore_postgres(backup, self._database.url)
-        await AuditTrail(self._database, self._audit_key).record(
+        await AuditTrail(self._database, self._audit_key, clock=self._clock).record(
             team_id=None, actor="cli", action="backup.restored", detail={"file": backup.name}
         )
         return report
 
 
-def _manifest(kind: str, target: Path, facts: Facts) -> Manifest:
+def _manifest(kind: str, target: Path, facts: Facts, created_at: dt.datetime) -> Manifest:
     return Manifest(
         format=kind,
         file=target.name,
         sha256=sha256_of(target),
-        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        created_at=created_at.isoformat(),
         schema_revision=facts.schema_revision,
         row_counts=facts.row_counts,
         audit_heads={chain: list(head) for chain, head in facts.audit_heads.items()},

@@ -11,8 +11,9 @@ import datetime as dt
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import Clock
 from storage.database import Database
-from storage.models import SlackEventReceipt, utcnow
+from storage.models import SlackEventReceipt
 
 RETENTION = dt.timedelta(days=2)  # Slack retries within minutes; two days is generous
 
@@ -20,8 +21,9 @@ RETENTION = dt.timedelta(days=2)  # Slack retries within minutes; two days is ge
 class EventReceipts:
     """An inbox keyed by Slack's event_id."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Clock) -> None:
         self._database = database
+        self._clock = clock
 
     async def handled(self, event_id: str) -> bool:
         """True when this event's listener already succeeded."""
@@ -33,11 +35,12 @@ class EventReceipts:
         """Record that the event was handled (a concurrent duplicate recording it first is fine)."""
         try:
             async with self._database.write() as session:
-                session.add(SlackEventReceipt(event_id=event_id[:64], received_at=utcnow()))
+                session.add(SlackEventReceipt(event_id=event_id[:64], received_at=self._clock.now()))
         except IntegrityError:
             pass
 
-    async def prune(self, now: dt.datetime | None = None) -> None:
-        cutoff = (now or utcnow()) - RETENTION
+    async def prune(self) -> None:
+        """Forget receipts older than Slack's retry window."""
+        cutoff = self._clock.now() - RETENTION
         async with self._database.write() as session:
             await session.execute(delete(SlackEventReceipt).where(SlackEventReceipt.received_at < cutoff))

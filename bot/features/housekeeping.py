@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 
 from sqlalchemy import delete, or_
 
+from bot.clock import Clock
 from storage.database import Database, affected_rows
-from storage.models import ConnectLink, OAuthState, utcnow
+from storage.models import ConnectLink, OAuthState
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +20,12 @@ GRACE = dt.timedelta(days=1)
 class Housekeeping:
     """Keeps one-time credentials from piling up (anyone can make /slack/install write a state)."""
 
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, clock: Clock) -> None:
         self._database = database
-        self._now = clock
+        self._clock = clock
 
     async def prune(self) -> int:
-        cutoff = self._now() - GRACE
+        cutoff = self._clock.now() - GRACE
         async with self._database.write() as session:
             states = await session.execute(delete(OAuthState).where(OAuthState.expires_at < cutoff))
             links = await session.execute(

@@ -29,6 +29,8 @@ import msgspec
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.clock import Clock
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -222,7 +224,8 @@ class RedisCache:
         self,
         url: str,
         ttl: float = DEFAULT_TTL,
-        clock: Callable[[], float] = time.time,
+        *,
+        clock: Callable[[], float],  # epoch seconds: ages are compared across processes
         client: aioredis.Redis | None = None,
         namespace: str = "",
     ) -> None:
@@ -333,7 +336,9 @@ def _warn(operation: str, error: RedisError) -> None:
     log.warning("cache.redis_unavailable", extra={"operation": operation, "error": type(error).__name__})
 
 
-def build_cache(redis_url: str | None, deployment: str, ttl: float = DEFAULT_TTL) -> ReportCache:
+def build_cache(
+    redis_url: str | None, deployment: str, clock: Clock, ttl: float = DEFAULT_TTL
+) -> ReportCache:
     """Redis when REDIS_URL is set, else this process's memory.
 
     `deployment` (the database URL) names the key space, so deployments sharing one Redis server
@@ -341,4 +346,5 @@ def build_cache(redis_url: str | None, deployment: str, ttl: float = DEFAULT_TTL
     """
     if not redis_url:
         return InProcessCache(ttl)
-    return RedisCache(redis_url, ttl, namespace=hashlib.sha256(deployment.encode()).hexdigest()[:16])
+    namespace = hashlib.sha256(deployment.encode()).hexdigest()[:16]
+    return RedisCache(redis_url, ttl, clock=lambda: clock.now().timestamp(), namespace=namespace)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
 from bot.errors import NotConnected
 from storage.crypto import SecretBox
 from storage.database import Database, affected_rows
-from storage.models import Connection, Workspace, utcnow
+from storage.models import Connection, Workspace
 
 SYNCABLE = (ConnectionState.ACTIVE.value, ConnectionState.FAILING.value)
 
@@ -71,10 +71,10 @@ class ConnectionView:
 class ConnectionService:
     """Reads and changes connection rows; credentials are JSON encrypted for that workspace and provider."""
 
-    def __init__(self, database: Database, box: SecretBox, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, database: Database, box: SecretBox, *, clock: Clock) -> None:
         self._database = database
         self._box = box
-        self._now = clock
+        self._clock = clock
 
     @staticmethod
     def _purpose(workspace_id: int, provider: Provider | str) -> str:
@@ -186,7 +186,7 @@ class ConnectionService:
 
     async def claim_refresh(self, connection_id: int, owner: str, ttl: dt.timedelta) -> bool:
         """A short lock across processes so only one of them refreshes a token at a time."""
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             result = await session.execute(
                 update(Connection)
@@ -224,10 +224,10 @@ class ConnectionService:
         With `only_version`, nothing changes if the credentials were replaced since (a reconnect).
         True when the connection was changed.
         """
-        values: dict[str, Any] = {"state": state.value, "last_attempt_at": self._now()}
+        values: dict[str, Any] = {"state": state.value, "last_attempt_at": self._clock.now()}
         if error_code is not None:
             values |= {
-                "last_error_at": self._now(),
+                "last_error_at": self._clock.now(),
                 "last_error_code": error_code[:64],
                 "last_error_message": (error_message or "")[:500],
                 "consecutive_failures": Connection.consecutive_failures + 1,
@@ -241,7 +241,7 @@ class ConnectionService:
         return affected_rows(result) == 1
 
     async def record_success(self, connection_id: int) -> None:
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             await session.execute(
                 update(Connection)

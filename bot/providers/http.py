@@ -7,7 +7,6 @@ import email.utils
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -40,8 +39,13 @@ class RetryPolicy:
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
-    """The wait a Retry-After header asks for: delta-seconds or an HTTP date; None if absent."""
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a Retry-After header asks for: delta-seconds or an HTTP date; None if absent.
+
+    An HTTP date is measured against the response's own Date header (RFC 9110 §10.2.3): the
+    server's clock, not ours, so a skewed local clock cannot make us wait too long or too little.
+    Without a Date header an HTTP date gives None, and the caller backs off as for any 5xx.
+    """
     raw = response.headers.get("retry-after")
     if not raw:
         return None
@@ -50,9 +54,10 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
         return float(int(raw))
     try:
         moment = email.utils.parsedate_to_datetime(raw)
+        sent = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
     except (TypeError, ValueError):
         return None
-    return float(max(0.0, moment.timestamp() - (time.time() if now is None else now)))
+    return float(max(0.0, (moment - sent).total_seconds()))
 
 
 def full_jitter(attempt: int, policy: RetryPolicy, rng: Callable[[], float] = random.random) -> float:

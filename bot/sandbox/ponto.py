@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.clock import Clock, SystemClock
 from bot.sandbox.ponto_seed import (
     BANKS,
     SimAccount,
@@ -100,7 +100,6 @@ class RecordedCall:
     method: str
     path: str
     query: str = ""
-    at: float = field(default_factory=time.time)
 
 
 class PontoSimulator:
@@ -117,17 +116,17 @@ class PontoSimulator:
         access_token_ttl: int = 1799,
         sync_polls: int = 2,
         recent_sync_window: float = 300.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.seed = seed
         self.access_token_ttl = access_token_ttl
         self.sync_polls = sync_polls
         self.recent_sync_window = recent_sync_window
-        self.clock = clock
+        self._clock = clock or SystemClock()
         self.base_url = ""
         self.accounts: dict[str, SimAccount] = {
-            a.id: a for a in seed_accounts(transactions, seed=seed, anchor=anchor)
+            a.id: a for a in seed_accounts(transactions, seed=seed, anchor=anchor or self._clock.now())
         }
         self.calls: list[RecordedCall] = []
         self.token_requests: list[str] = []  # grant types, in order
@@ -140,6 +139,9 @@ class PontoSimulator:
         self._access: dict[str, tuple[str, float]] = {}  # access token -> (grant id, expires)
         self._failures: dict[str, list[Failure]] = {}
         self.app = self._build_app()
+
+    def _epoch(self) -> float:
+        return self._clock.now().timestamp()
 
     # ---- control from tests ------------------------------------------------------------------
     def fail(self, route: str, failure: Failure) -> None:
@@ -181,7 +183,7 @@ class PontoSimulator:
     def add_transactions(self, account_id: str, count: int) -> list[SimTransaction]:
         """New bookings arrive (as after Ponto's background sync); they are the newest."""
         account = self.accounts[account_id]
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        now = self._clock.now()
         added = new_transactions(account, count, seed=self.seed, at=now)
         account.transactions.extend(added)
         account.reindex()
@@ -190,7 +192,7 @@ class PontoSimulator:
 
     def expire_consent(self, account_id: str | None = None) -> None:
         """The bank consent of one account (or all) lapsed: its syncs fail with authorizationInvalid."""
-        past = dt.datetime.fromtimestamp(self.clock(), dt.UTC) - dt.timedelta(days=1)
+        past = self._clock.now() - dt.timedelta(days=1)
         for account in self.accounts.values():
             if account_id in (None, account.id):
                 account.authorization_expires_at = past
@@ -263,7 +265,7 @@ class PontoSimulator:
         if not header.startswith("Bearer "):
             return None
         found = self._access.get(header[len("Bearer ") :])
-        if found is None or found[1] <= self.clock():
+        if found is None or found[1] <= self._epoch():
             return None
         grant = self.grants.get(found[0])
         return None if grant is None or grant.revoked else grant
@@ -298,7 +300,7 @@ class PontoSimulator:
             "redirect_uri": redirect_uri,
             "challenge": query["code_challenge"],
             "scope": query.get("scope", ""),
-            "expires": self.clock() + 600,
+            "expires": self._epoch() + 600,
         }
         return _redirect(redirect_uri, code=code, state=state)
 
@@ -326,7 +328,7 @@ class PontoSimulator:
     def _grant_for_code(self, form: Any) -> Grant | None:
         issued = self._codes.pop(str(form.get("code", "")), None)
         verifier = str(form.get("code_verifier", ""))
-        if issued is None or issued["expires"] < self.clock():
+        if issued is None or issued["expires"] < self._epoch():
             return None
         if form.get("redirect_uri") != issued["redirect_uri"] or not _pkce_ok(verifier, issued["challenge"]):
             return None
@@ -348,7 +350,7 @@ class PontoSimulator:
         access, refresh = f"AT-{secrets.token_urlsafe(24)}", f"RT-{secrets.token_urlsafe(24)}"
         grant.refresh_token = refresh
         self._refresh[refresh] = grant.id
-        self._access[access] = (grant.id, self.clock() + self.access_token_ttl)
+        self._access[access] = (grant.id, self._epoch() + self.access_token_ttl)
         body: dict[str, Any] = {
             "access_token": access,
             "expires_in": self.access_token_ttl,
@@ -519,7 +521,7 @@ class PontoSimulator:
             return _api_error(400, "invalidRequest", "The request body is not a synchronization.")
         if account_id not in self.accounts or attributes.get("resourceType") != "account":
             return _api_error(404, "resourceNotFound", "The requested resource was not found.", "account")
-        now = self.clock()
+        now = self._epoch()
         recent = any(
             s.account_id == account_id and s.subtype == subtype and now - s.created < self.recent_sync_window
             for s in self.syncs.values()
@@ -555,7 +557,7 @@ class PontoSimulator:
             sync.status, sync.errors = "error", [_sync_error(code)]
             return
         sync.status = "success"
-        self.accounts[sync.account_id].synchronized_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        self.accounts[sync.account_id].synchronized_at = self._clock.now()
 
     def _sync_resource(self, sync: SimSync) -> dict[str, Any]:
         created = _iso(dt.datetime.fromtimestamp(sync.created, dt.UTC))

@@ -319,12 +319,12 @@ def seed_accounts(
     transactions: int | Sequence[int] = 3000,
     *,
     seed: int = 7,
-    anchor: dt.datetime | None = None,
+    anchor: dt.datetime,
     history_days: int = 730,
 ) -> list[SimAccount]:
     """The seeded accounts; `transactions` is a total (spread by plan) or a count per account."""
     rng = random.Random(seed)
-    today = (anchor or dt.datetime.now(dt.UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = anchor.replace(hour=0, minute=0, second=0, microsecond=0)
     counts = (
         split_counts(transactions, [plan[5] for plan in ACCOUNT_PLAN])
         if isinstance(transactions, int)

@@ -13,7 +13,6 @@ import base64
 import itertools
 import json
 import secrets
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from bot.clock import Clock, SystemClock
 
 DEFAULT_TEAM = "T0CASHBOT"
 DEFAULT_CLIENT_ID = "1111.2222"
@@ -58,7 +59,6 @@ class RecordedCall:
     method: str
     params: dict[str, Any]
     token: str | None
-    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -76,8 +76,13 @@ class SlackSimulator:
     """State and behaviour of the simulated Slack; `app` is its ASGI application."""
 
     def __init__(
-        self, *, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self.client_id = client_id
         self.client_secret = client_secret
         self.base_url = ""  # set once served; response_urls point back here
@@ -277,7 +282,7 @@ class SlackSimulator:
     def post_message(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         if not params.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
-        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        ts = f"{int(self._clock.now().timestamp())}.{next(self._ts):06d}"
         return {
             "ok": True,
             "channel": params["channel"],
@@ -286,7 +291,7 @@ class SlackSimulator:
         }
 
     def post_ephemeral(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
-        return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
+        return {"ok": True, "message_ts": f"{int(self._clock.now().timestamp())}.{next(self._ts):06d}"}
 
     def update(self, params: dict[str, Any], token: str | None, request: Request) -> dict[str, Any]:
         return {

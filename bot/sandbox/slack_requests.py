@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.clock import Clock, SystemClock
 from bot.sandbox.slack import DEFAULT_TEAM
 
 
@@ -33,18 +33,23 @@ class SlackRequests:
         response_url_factory: Callable[[], str] | None = None,
         team_id: str = DEFAULT_TEAM,
         client: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self.events_url = bot_url.rstrip("/") + "/slack/events"
         self.signing_secret = signing_secret
         self.team_id = team_id
         self._response_url = response_url_factory or (lambda: "http://127.0.0.1:9/_response/none")
         self._client = client or httpx.AsyncClient(timeout=10)
 
+    def _epoch(self) -> int:
+        return int(self._clock.now().timestamp())
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
     def signed_headers(self, body: str, content_type: str, *, timestamp: int | None = None) -> dict[str, str]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
+        ts = str(self._epoch() if timestamp is None else timestamp)
         return {
             "content-type": content_type,
             "x-slack-request-timestamp": ts,
@@ -73,7 +78,7 @@ class SlackRequests:
                 "api_app_id": "A0CASHBOT",
                 "is_enterprise_install": "false",
                 "response_url": self._response_url(),
-                "trigger_id": f"{int(time.time())}.trigger.{uuid.uuid4().hex[:8]}",
+                "trigger_id": f"{self._epoch()}.trigger.{uuid.uuid4().hex[:8]}",
             }
         )
 
@@ -104,7 +109,7 @@ class SlackRequests:
                 "channel_id": channel_id,
                 "is_ephemeral": ephemeral,
             },
-            "trigger_id": f"{int(time.time())}.trigger.{uuid.uuid4().hex[:8]}",
+            "trigger_id": f"{self._epoch()}.trigger.{uuid.uuid4().hex[:8]}",
             "channel": {"id": channel_id, "name": "finance"},
             "response_url": self._response_url(),
             "actions": [
@@ -113,7 +118,7 @@ class SlackRequests:
                     "block_id": "actions",
                     "type": "button",
                     "value": value,
-                    "action_ts": f"{time.time():.6f}",
+                    "action_ts": f"{self._clock.now().timestamp():.6f}",
                 }
             ],
         }
@@ -133,7 +138,7 @@ class SlackRequests:
                 "event": event,
                 "type": "event_callback",
                 "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
-                "event_time": int(time.time()),
+                "event_time": self._epoch(),
                 "authorizations": [{"team_id": self.team_id, "user_id": "U0BOT", "is_bot": True}],
             }
         )

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.clock import Clock, SystemClock
 from bot.sandbox import yuki_xml as answers
 from bot.sandbox.yuki_seed import Seeder, SeedSize, SimAdministration, SimItem
 
@@ -94,7 +94,6 @@ class SimCall:
     service: str
     operation: str
     outcome: str
-    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -116,18 +115,21 @@ class YukiSimulator:
         seed: int = 4,
         size: SeedSize | None = None,
         today: dt.date | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.seed = seed
         self.size = size or SeedSize()
-        self.today = today or dt.datetime.now(YUKI_ZONE).date()
-        self._clock = clock
+        self._clock = clock or SystemClock()
+        self.today = today or self._clock.now().astimezone(YUKI_ZONE).date()
         self._sleep = sleep
         self.calls: list[SimCall] = []
         self.base_url = ""  # set once served
         self.app = self._build_app()
         self.reseed()
+
+    def _epoch(self) -> float:
+        return self._clock.now().timestamp()
 
     @property
     def api_url(self) -> str:
@@ -308,7 +310,7 @@ class YukiSimulator:
             raise _SoapFault(TEXTS["invalid_key"], outcome="refused")
         self._count(key)
         session_id = str(uuid.uuid4())
-        self.sessions[session_id] = SimSession(key, self._clock())
+        self.sessions[session_id] = SimSession(key, self._epoch())
         return answers.result("Authenticate", session_id)
 
     def _session(self, params: dict[str, str]) -> SimKey:
@@ -317,7 +319,7 @@ class YukiSimulator:
                 "Server was unable to process request. ---> Value cannot be null. Parameter name: sessionID"
             )
         session = self.sessions.get(params["sessionID"])
-        if session is None or self._clock() - session.started > SESSION_SECONDS:
+        if session is None or self._epoch() - session.started > SESSION_SECONDS:
             raise _SoapFault(TEXTS["expired_session"], outcome="refused")
         return session.key
 

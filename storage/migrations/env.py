@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from bot.clock import SystemClock
 from storage.database import Database
 from storage.models import Base
 
@@ -25,7 +26,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    database = Database(url)
+    # Run by Alembic's own command line: this is an entry point, so it brings the system clock.
+    database = Database(url, clock=SystemClock())
     try:
         async with database.engine.connect() as connection:
             await connection.run_sync(_run)

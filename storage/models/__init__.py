@@ -1,6 +1,6 @@
 """Every cashbot table, importable from one place."""
 
-from storage.models.base import Amount, Base, UTCDateTime, utcnow
+from storage.models.base import Amount, Base, UTCDateTime
 from storage.models.core import (
     AccessGrant,
     Alert,
@@ -44,5 +44,4 @@ __all__ = [
     "UTCDateTime",
     "UnparsedItem",
     "Workspace",
-    "utcnow",
 ]

@@ -79,5 +79,13 @@ def encrypted_text(*, nullable: bool = True) -> Any:
     return mapped_column(Text, nullable=nullable, info={"encrypted": True})
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+CLOCK_OPTION = "cashbot_clock"
+
+
+def clock_now(context: Any) -> dt.datetime:
+    """Column default: the time of the clock the Database was given (never the wall clock)."""
+    clock = context.execution_options.get(CLOCK_OPTION)
+    if clock is None:
+        raise RuntimeError("this engine was built without a clock: use storage.database.Database")
+    now: dt.datetime = clock.now()
+    return now

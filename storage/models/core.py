@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, encrypted_text, utcnow
+from storage.models.base import Base, UTCDateTime, clock_now, encrypted_text
 
 
 def workspace_fk() -> ForeignKey:
@@ -33,7 +33,7 @@ class Workspace(Base):
     digest_time: Mapped[str] = mapped_column(String(5), default="08:00")
     alert_channel_id: Mapped[str | None] = mapped_column(String(32))
     public_channel_ids: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -68,7 +68,7 @@ class SlackInstallation(Base):
     incoming_webhook_channel: Mapped[str | None] = mapped_column(String(255))
     incoming_webhook_channel_id: Mapped[str | None] = mapped_column(String(32))
     incoming_webhook_configuration_url: Mapped[str | None] = mapped_column(Text)
-    installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
 
 
 class SlackBot(Base):
@@ -91,7 +91,7 @@ class SlackBot(Base):
     bot_refresh_token: Mapped[str | None] = encrypted_text()
     bot_token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
-    installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
 
 
 class OAuthState(Base):
@@ -105,7 +105,7 @@ class OAuthState(Base):
     workspace_id: Mapped[int | None] = mapped_column(workspace_fk())
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
     code_verifier: Mapped[str | None] = encrypted_text()
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -122,7 +122,7 @@ class ConnectLink(Base):
     provider: Mapped[str] = mapped_column(String(16))
     csrf_hash: Mapped[str | None] = mapped_column(String(64))
     pending_secret: Mapped[str | None] = encrypted_text()
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -156,8 +156,8 @@ class Connection(Base):
     refresh_lock_owner: Mapped[str | None] = mapped_column(String(128))
     refresh_lock_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     connected_by_user_id: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now, onupdate=clock_now)
 
 
 class SyncRun(Base):
@@ -173,7 +173,7 @@ class SyncRun(Base):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id", ondelete="SET NULL"))
     provider: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
     items_fetched: Mapped[int] = mapped_column(Integer, default=0)
@@ -205,7 +205,7 @@ class SyncRequest(Base):
     requested_by_user_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     response_url: Mapped[str | None] = encrypted_text()
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
@@ -232,8 +232,8 @@ class Alert(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="open")
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now, onupdate=clock_now)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     channel_id: Mapped[str | None] = mapped_column(String(32))
@@ -250,7 +250,7 @@ class DigestRun(Base):
     workspace_id: Mapped[int] = mapped_column(workspace_fk())
     period_key: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16), default="claimed")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
@@ -266,7 +266,7 @@ class AccessGrant(Base):
     workspace_id: Mapped[int] = mapped_column(workspace_fk())
     slack_user_id: Mapped[str] = mapped_column(String(32))
     granted_by_user_id: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
 
 
 class AuditEvent(Base):
@@ -309,4 +309,4 @@ class SlackEventReceipt(Base):
     __tablename__ = "slack_event_receipt"
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now, index=True)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Amount, Base, UTCDateTime, utcnow
+from storage.models.base import Amount, Base, UTCDateTime, clock_now
 from storage.models.core import workspace_fk
 
 
@@ -40,7 +40,7 @@ class BankAccount(Base):
     available_balance: Mapped[Decimal | None] = mapped_column(Amount)
     balance_reference_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     authorization_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     availability: Mapped[str | None] = mapped_column(String(16))
     latest_sync_status: Mapped[str | None] = mapped_column(String(16))
@@ -50,8 +50,8 @@ class BankAccount(Base):
     transactions_marker: Mapped[str | None] = mapped_column(String(128))
     history_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now, onupdate=clock_now)
 
 
 class BankTransaction(Base):
@@ -81,4 +81,4 @@ class BankTransaction(Base):
     remittance_information_type: Mapped[str | None] = mapped_column(String(16))
     bank_transaction_code: Mapped[str | None] = mapped_column(String(64))
     end_to_end_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Amount, Base, UTCDateTime, utcnow
+from storage.models.base import Amount, Base, UTCDateTime, clock_now
 from storage.models.core import workspace_fk
 
 
@@ -37,8 +37,8 @@ class OpenItem(Base):
     open_amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="open")
-    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -56,7 +56,7 @@ class LedgerBalance(Base):
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
     balance_date: Mapped[dt.date] = mapped_column(Date)
-    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
 
 
 class CallBudget(Base):
@@ -68,7 +68,7 @@ class CallBudget(Base):
     scope_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now, onupdate=clock_now)
 
 
 class UnparsedItem(Base):
@@ -83,5 +83,5 @@ class UnparsedItem(Base):
     provider_item_id: Mapped[str] = mapped_column(String(64))
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock_now)

@@ -12,10 +12,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests
 from storage.crypto import generate_key
+from storage.database import Database
+from storage.models import JobLease
 from tests.harness import AUDIT_KEY, SIGNING_SECRET
 
 
@@ -103,11 +108,79 @@ async def test_web_without_migrations_is_not_ready_and_worker_runs(
         await wait_ready(f"http://127.0.0.1:{port}/healthz")
         ready = await client.get(f"http://127.0.0.1:{port}/readyz")
     async with process("worker", environment(slack_sim, database_url, free_port()), tmp_path) as worker:
-        await asyncio.sleep(1.5)
+        output = await read_until(worker, "worker.leadership")
         worker.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
-            output = (await worker.stdout.read()).decode() if worker.stdout else ""
+            output += await read_rest(worker)
             code = await worker.wait()
 
     assert ready.status_code == 503
     assert code == 0 and "worker.started" in output and "worker.leadership" in output
+
+
+@pytest.mark.parametrize("command", ["serve", "web", "worker"])
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+async def test_a_stop_at_any_moment_of_start_up_exits_cleanly_and_releases_the_lease(
+    slack_sim: SlackSimulator, tmp_path: Path, database_url: str, command: str, delay: float
+) -> None:
+    """SIGTERM from the moment our code runs (its handler is installed) to the end of start-up."""
+    env = environment(slack_sim, database_url, free_port())
+    async with process(command, env, tmp_path) as child:
+        await wait_until_catching_sigterm(child.pid)
+        await asyncio.sleep(delay)
+        child.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            output = await read_rest(child)
+            code = await child.wait()
+
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert await lease_holders(database_url) == [], "a stopped worker leaves no lease behind"
+
+
+async def wait_until_catching_sigterm(pid: int) -> None:
+    """Until the process has installed its SIGTERM handler (read from /proc: no guessed sleep)."""
+    status = Path(f"/proc/{pid}/status")
+    async with asyncio.timeout(20):
+        while True:
+            caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
+            if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+                return
+            await asyncio.sleep(0.005)
+
+
+async def read_until(child: asyncio.subprocess.Process, marker: str) -> str:
+    """The output up to and including the first line holding `marker`."""
+    assert child.stdout is not None
+    seen = ""
+    async with asyncio.timeout(20):
+        while marker not in seen:
+            line = await child.stdout.readline()
+            assert line, f"the process ended before {marker!r}:\n{seen}"
+            seen += line.decode()
+    return seen
+
+
+async def read_rest(child: asyncio.subprocess.Process) -> str:
+    return (await child.stdout.read()).decode() if child.stdout else ""
+
+
+async def lease_holders(database_url: str) -> list[str]:
+    database = Database(database_url, clock=SystemClock())
+    try:
+        async with database.read() as session:
+            return list((await session.execute(select(JobLease.owner))).scalars())
+    finally:
+        await database.dispose()
+
+
+async def test_the_command_line_installs_its_stop_handler_before_anything_heavy_is_loaded() -> None:
+    """The start-up handler is set on main()'s first line: importing bot.app.cli must stay light."""
+    heavy = ("sqlalchemy", "slack_bolt", "uvicorn")
+    probe = f"import sys, bot.app.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[2]
+    )
+    output, _ = await child.communicate()
+
+    assert output.decode().strip() == "[]"

@@ -7,6 +7,7 @@ import datetime as dt
 from collections import Counter
 
 from bot.app.worker import PeriodicJob, Worker
+from bot.clock import SystemClock
 from storage.database import Database
 
 
@@ -24,7 +25,7 @@ def counting_job(runs: Counter[str], owner: str) -> PeriodicJob:
 
 
 async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     runs: Counter[str] = Counter()
     ttl = dt.timedelta(seconds=1)
     first = Worker(database, [counting_job(runs, "a")], owner="a", lease_ttl=ttl, renew_every=0.2)
@@ -32,7 +33,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
     await first.start()
     await wait_until(lambda: first.is_leader)
     await second.start()
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # three renewals of the standby: long enough for it to wrongly take over
 
     assert first.is_leader and not second.is_leader
     assert runs["a"] > 0 and runs["b"] == 0
@@ -40,7 +41,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
     await first.stop()
     await wait_until(lambda: second.is_leader)
     before = runs["b"]
-    await asyncio.sleep(0.4)
+    await wait_until(lambda: runs["b"] > before)
     await second.stop()
     await database.dispose()
 
@@ -48,7 +49,7 @@ async def test_one_leader_runs_jobs_and_a_standby_takes_over(database_url: str) 
 
 
 async def test_a_dead_leader_is_replaced_once_its_lease_lapses(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     runs: Counter[str] = Counter()
     ttl = dt.timedelta(seconds=0.5)
     dead = Worker(database, [], owner="dead", lease_ttl=ttl, renew_every=0.1)

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 import psutil
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.cash.position import CashService
 from bot.features.freshness import WorkspaceCalendar
@@ -82,7 +83,7 @@ class Result:
 async def build_database(path: Path, transactions: int) -> float:
     """A migrated SQLite database with the benchmark workspace; returns the seconds it took."""
     started = time.perf_counter()
-    database = Database(f"sqlite+aiosqlite:///{path}")
+    database = Database(f"sqlite+aiosqlite:///{path}", clock=SystemClock())
     await upgrade_to_head(database)
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     ponto = await data.connect(database, workspace_id, Provider.PONTO)
@@ -124,7 +125,7 @@ async def build_database(path: Path, transactions: int) -> float:
 async def _grant(database: Database, workspace_id: int, user: str) -> None:
     from bot.features.access.rights import AccessService
 
-    await AccessService(database).grant(workspace_id, user, "U0ADMIN")
+    await AccessService(database, clock=database.clock).grant(workspace_id, user, "U0ADMIN")
 
 
 def _bulk_transactions(path: Path, accounts: list[int], count: int, today: dt.date) -> None:
@@ -167,24 +168,29 @@ def _insert(connection: sqlite3.Connection, rows: list[tuple[object, ...]]) -> N
 
 async def cold_compute_ms(path: Path) -> dict[str, float]:
     """How long each report takes when nothing is cached (the worst a request can wait)."""
-    database = Database(f"sqlite+aiosqlite:///{path}")
+    database = Database(f"sqlite+aiosqlite:///{path}", clock=SystemClock())
     calendar = WorkspaceCalendar(database, "Europe/Brussels")
     stale = dt.timedelta(hours=3)
     timings: dict[str, float] = {}
     try:
         for name, run in (
-            ("/cash", lambda c: CashService(database, c, calendar, stale_after=stale).position(1)),
+            (
+                "/cash",
+                lambda c: CashService(
+                    database, c, calendar, stale_after=stale, clock=database.clock
+                ).position(1),
+            ),
             (
                 "/overdue",
-                lambda c: ReceivablesService(database, c, calendar, stale_after=stale).overdue(
-                    1, OverdueQuery()
-                ),
+                lambda c: ReceivablesService(
+                    database, c, calendar, stale_after=stale, clock=database.clock
+                ).overdue(1, OverdueQuery()),
             ),
             (
                 "/overdue 60",
-                lambda c: ReceivablesService(database, c, calendar, stale_after=stale).overdue(
-                    1, OverdueQuery(60)
-                ),
+                lambda c: ReceivablesService(
+                    database, c, calendar, stale_after=stale, clock=database.clock
+                ).overdue(1, OverdueQuery(60)),
             ),
         ):
             samples = []

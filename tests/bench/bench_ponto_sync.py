@@ -40,6 +40,7 @@ import asyncpg
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import make_url
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.alerts import AlertService
 from bot.features.sync.runner import SyncService
@@ -137,23 +138,26 @@ async def scratch_databases(kind: str, workdir: Path) -> AsyncIterator[tuple[str
 
 
 async def migrate(url: str) -> None:
-    database = Database(url)
+    database = Database(url, clock=SystemClock())
     await upgrade_to_head(database)
     await database.dispose()
 
 
 async def bench_sync(url: str, sim_url: str) -> tuple[float, int, int, int, list[dict[str, Any]]]:
     """Connect, sync (timed), sync again; the stored rows for the raw insert."""
-    database = Database(url)
+    database = Database(url, clock=SystemClock())
     box = SecretBox([generate_key()])
-    connections, alerts = ConnectionService(database, box), AlertService(database)
-    gateway = PontoGateway(ponto_config(sim_url))
-    tokens = PontoTokens(gateway, connections, alerts)
+    connections, alerts = (
+        ConnectionService(database, box, clock=database.clock),
+        AlertService(database, clock=database.clock),
+    )
+    gateway = PontoGateway(ponto_config(sim_url), clock=SystemClock())
+    tokens = PontoTokens(gateway, connections, alerts, clock=SystemClock())
     sync = SyncService(
         database,
         connections,
         alerts,
-        {Provider.PONTO: PontoSyncer(database, tokens.client, connections, alerts)},
+        {Provider.PONTO: PontoSyncer(database, tokens.client, connections, alerts, clock=database.clock)},
     )
     try:
         async with database.write() as session:
@@ -183,7 +187,7 @@ async def bench_sync(url: str, sim_url: str) -> tuple[float, int, int, int, list
 
 async def bench_raw(url: str, rows: list[dict[str, Any]], batch: int) -> float:
     """The same rows into an empty table, `batch` rows per transaction: the storage stack's own speed."""
-    database = Database(url)
+    database = Database(url, clock=SystemClock())
     try:
         async with database.write() as session:
             await session.execute(delete(BankTransaction))  # every measurement starts from an empty table

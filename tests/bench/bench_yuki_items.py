@@ -29,6 +29,7 @@ from defusedxml.ElementTree import iterparse
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import make_url
 
+from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain import Provider
 from bot.providers.yuki.api.items import read_item
@@ -146,7 +147,7 @@ async def peak_memory(body: bytes, database: Database, ids: tuple[int, int]) -> 
 async def run(count: int, database_url: str) -> None:
     sim = YukiSimulator(size=SeedSize(customers=300, debtor_items=count, suppliers=5, creditor_items=5))
     body = sim.outstanding_answer()
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     try:
         ids = await prepare(database)
         raw_seconds, raw_count = timed_sync(lambda: raw_parse(body))

@@ -9,11 +9,12 @@ from decimal import Decimal
 
 from sqlalchemy import insert, update
 
+from bot.clock import Clock, SystemClock, local_today
 from bot.domain import Provider
 from bot.providers.connections import ConnectionService
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
-from storage.models import BankAccount, BankTransaction, Connection, LedgerBalance, OpenItem, utcnow
+from storage.models import BankAccount, BankTransaction, Connection, LedgerBalance, OpenItem
 from storage.workspaces import ensure_workspace
 
 TEAM = "T0CASHBOT"
@@ -38,14 +39,16 @@ async def connect(
     scope_key: str | None = None,
 ) -> int:
     """A connection as a provider's connect flow leaves it, with a last success time."""
-    view = await ConnectionService(database, SecretBox([generate_key()])).save(
+    view = await ConnectionService(database, SecretBox([generate_key()]), clock=database.clock).save(
         workspace_id, provider, {"token": "t"}, connected_by=connected_by, scope_key=scope_key
     )
     async with database.write() as session:
         await session.execute(
             update(Connection)
             .where(Connection.id == view.id)
-            .values(state=state, last_success_at=last_success_at or utcnow(), last_error_code=None)
+            .values(
+                state=state, last_success_at=last_success_at or database.clock.now(), last_error_code=None
+            )
         )
     return view.id
 
@@ -72,8 +75,8 @@ async def add_account(database: Database, workspace_id: int, connection_id: int,
             description=account.description,
             currency=account.currency,
             current_balance=account.balance,
-            synced_at=account.synced_at or utcnow(),
-            fetched_at=utcnow(),
+            synced_at=account.synced_at or database.clock.now(),
+            fetched_at=database.clock.now(),
             history_complete=True,
             active=True,
         )
@@ -98,7 +101,7 @@ async def add_transactions(
                     "currency": currency,
                     "execution_date": day,
                     "value_date": day,
-                    "created_at": utcnow(),
+                    "created_at": database.clock.now(),
                 }
                 for n, (day, amount) in enumerate(moves)
             ],
@@ -133,8 +136,8 @@ async def add_items(database: Database, workspace_id: int, connection_id: int, i
             "original_amount": item.amount,
             "currency": item.currency,
             "status": item.status,
-            "first_seen_at": utcnow(),
-            "last_seen_at": utcnow(),
+            "first_seen_at": database.clock.now(),
+            "last_seen_at": database.clock.now(),
         }
         for n, item in enumerate(items)
     ]
@@ -160,14 +163,12 @@ async def add_ledger(
                 description="Bank",
                 amount=amount,
                 currency=currency,
-                balance_date=today(),
-                fetched_at=utcnow(),
+                balance_date=today(database.clock),
+                fetched_at=database.clock.now(),
             )
         )
 
 
-def today() -> dt.date:
+def today(clock: Clock | None = None) -> dt.date:
     """Today in the workspaces' timezone (Europe/Brussels), as the bot counts days overdue."""
-    import zoneinfo
-
-    return dt.datetime.now(zoneinfo.ZoneInfo("Europe/Brussels")).date()
+    return local_today(clock or SystemClock(), "Europe/Brussels")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,6 +28,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():
+            await asyncio.sleep(0.005)
 
 
 class Source:
@@ -75,7 +81,7 @@ async def test_concurrent_readers_share_one_computation(cache) -> None:  # type:
     source.gate.clear()
 
     readers = [asyncio.create_task(backend.get_or_compute(scope, "k", source, CODEC)) for _ in range(20)]
-    await asyncio.sleep(0.05)
+    await until(lambda: source.calls == 1)
     source.gate.set()
     values = await asyncio.gather(*readers)
 
@@ -90,7 +96,7 @@ async def test_invalidation_drops_values_and_a_stale_computation_is_not_stored(c
     source.gate.clear()
 
     slow = asyncio.create_task(backend.get_or_compute(scope, "k", source, CODEC))
-    await asyncio.sleep(0.05)
+    await until(lambda: source.calls == 2)  # the computation has started
     await backend.invalidate(scope)  # a sync committed while the value was being computed
     source.gate.set()
     await slow
@@ -105,7 +111,8 @@ async def test_values_near_expiry_are_served_while_one_refresh_runs(cache) -> No
     clock.now += 50
 
     served = await backend.get_or_compute(scope, "k", source, CODEC)
-    await asyncio.sleep(0.05)
+    await until(lambda: source.calls == 2)  # the one refresh ran in the background
+    await asyncio.sleep(0.05)  # and had its moment to store the value it computed
 
     assert served.amount == Decimal(1) and source.calls == 2
     assert (await backend.get_or_compute(scope, "k", source, CODEC)).amount == Decimal(2)
@@ -122,7 +129,7 @@ async def test_windowed_counters(cache) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_an_unreachable_redis_computes_directly() -> None:
-    backend = RedisCache("redis://127.0.0.1:9/0", ttl=60)
+    backend = RedisCache("redis://127.0.0.1:9/0", ttl=60, clock=lambda: 0.0)
     source = Source()
     try:
         values = [await backend.get_or_compute("s", "k", source, CODEC) for _ in range(2)]

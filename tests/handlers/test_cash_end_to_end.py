@@ -22,7 +22,7 @@ from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.ponto_seed import SimAccount
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import YukiSimulator
-from storage.models import SyncRun, utcnow
+from storage.models import SyncRun
 from tests.handlers.test_connect_commands import button_url
 from tests.harness import BotUnderTest, bot_settings, running_bot
 from tests.ponto_support import ponto_settings, ponto_sim  # noqa: F401 - the fixture
@@ -128,7 +128,9 @@ async def test_sync_now_brings_new_bookings_and_replaces_the_message(
 ) -> None:
     before = blocks_to_text((await both.slack.command("/cash")).json())
     async with both.runtime.database.write() as session:  # the last syncs were ten minutes ago
-        await session.execute(update(SyncRun).values(started_at=utcnow() - dt.timedelta(minutes=10)))
+        await session.execute(
+            update(SyncRun).values(started_at=both.runtime.clock.now() - dt.timedelta(minutes=10))
+        )
     first = next(iter(ponto_sim.accounts.values()))
     added = ponto_sim.add_transactions(first.id, 3)
     ponto_sim.recent_sync_window = 0  # Ponto's own throttle would otherwise answer "recently synchronized"

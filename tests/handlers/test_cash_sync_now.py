@@ -22,7 +22,7 @@ from bot.providers.yuki.call_budget import DailyCallBudget
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
 from storage.database import Database
-from storage.models import BankAccount, SyncRequest, utcnow
+from storage.models import BankAccount, SyncRequest
 from tests.features import cash_data as data
 from tests.harness import BotUnderTest, bot_settings, running_bot
 
@@ -43,7 +43,7 @@ class BalanceSyncer:
                 await session.execute(
                     update(BankAccount)
                     .where(BankAccount.workspace_id == run.workspace_id)
-                    .values(current_balance=self.balances.pop(0), synced_at=utcnow())
+                    .values(current_balance=self.balances.pop(0), synced_at=self._database.clock.now())
                 )
         run.fetched = run.written = 1
 
@@ -131,7 +131,9 @@ async def test_a_nearly_spent_yuki_budget_syncs_only_the_banks(syncing) -> None:
     workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
     await data.connect(bot.runtime.database, workspace_id, Provider.YUKI, scope_key="domain:d1")
     # Spend today's Yuki calls down to 50 through the Yuki integration's own budget (800 a day).
-    await DailyCallBudget(bot.runtime.database, 800).charge("domain:d1", 750)
+    await DailyCallBudget(bot.runtime.database, 800, clock=bot.runtime.database.clock).charge(
+        "domain:d1", 750
+    )
 
     await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     (answer,) = await bot.sim.wait_for_response(1)
@@ -157,7 +159,9 @@ async def test_a_request_nobody_ran_in_time_expires(syncing) -> None:  # type: i
     await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     await bot.sim.wait_for_response(1)
     async with bot.runtime.database.write() as session:
-        await session.execute(update(SyncRequest).values(created_at=utcnow() - dt.timedelta(minutes=31)))
+        await session.execute(
+            update(SyncRequest).values(created_at=bot.runtime.clock.now() - dt.timedelta(minutes=31))
+        )
 
     await run_worker_job(bot)
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from bot.clock import SystemClock
 from bot.sandbox.slack import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TEAM, SlackSimulator
 from bot.sandbox.slack_requests import install_through_browser
 from storage.database import Database
@@ -37,7 +38,7 @@ async def install(bot: BotUnderTest) -> httpx.Response:
 
 async def dump_all_rows(database_url: str) -> str:
     """Every row of every table as text, as an attacker with the database would see it."""
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     chunks = []
     async with database.read() as session:
         for table in Base.metadata.sorted_tables:

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.domain import ConnectionState, Provider
 from bot.errors import NotConnected
 from bot.providers.connections import ConnectionService
@@ -19,10 +20,14 @@ from storage.workspaces import ensure_workspace
 
 @pytest.fixture
 async def service(database_url: str):  # type: ignore[no-untyped-def]
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     async with database.write() as session:
         workspace = await ensure_workspace(session, "T1", timezone="Europe/Brussels")
-    yield database, ConnectionService(database, SecretBox([generate_key()])), workspace.id
+    yield (
+        database,
+        ConnectionService(database, SecretBox([generate_key()]), clock=database.clock),
+        workspace.id,
+    )
     await database.dispose()
 
 

@@ -138,13 +138,22 @@ async def test_connection_refused_is_a_typed_error() -> None:
             )
 
 
-def test_retry_after_accepts_an_http_date_and_jitter_stays_under_the_cap() -> None:
-    response = httpx.Response(429, headers={"Retry-After": "Wed, 25 Nov 2026 10:00:30 GMT"})
-    moment = (
-        __import__("email.utils").utils.parsedate_to_datetime("Wed, 25 Nov 2026 10:00:00 GMT").timestamp()
+def test_retry_after_accepts_an_http_date_measured_against_the_servers_date() -> None:
+    dated = httpx.Response(
+        429, headers={"Retry-After": "Wed, 25 Nov 2026 10:00:30 GMT", "Date": "Wed, 25 Nov 2026 10:00:00 GMT"}
     )
+    past = httpx.Response(
+        503, headers={"Retry-After": "Wed, 25 Nov 2026 09:00:00 GMT", "Date": "Wed, 25 Nov 2026 10:00:00 GMT"}
+    )
+    undated = httpx.Response(429, headers={"Retry-After": "Wed, 25 Nov 2026 10:00:30 GMT"})
 
-    assert retry_after_seconds(response, now=moment) == 30
+    assert retry_after_seconds(dated) == 30, "whatever our own clock says"
+    assert retry_after_seconds(past) == 0
+    assert retry_after_seconds(undated) is None, "no Date to measure against: back off as usual"
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "7"})) == 7
+
+
+def test_jitter_stays_under_the_cap() -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=30)
     assert all(0 <= full_jitter(n, policy) <= 30 for n in range(20))

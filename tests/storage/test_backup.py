@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.audit.trail import AuditTrail
 from bot.providers.connections import ConnectionService
@@ -45,14 +46,16 @@ async def cli(*args: str, database_url: str, keys: str = KEY, cwd: Path | None =
 
 
 async def seed(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     async with database.write() as session:
         workspace = await ensure_workspace(session, "T1", timezone="Europe/Brussels", name="Acme")
-    await ConnectionService(database, SecretBox([KEY])).save(
+    await ConnectionService(database, SecretBox([KEY]), clock=database.clock).save(
         workspace.id, Provider.PONTO, {"refresh_token": "rt"}, connected_by="U1"
     )
     for n in range(5):
-        await AuditTrail(database, AUDIT_KEY).record(team_id="T1", actor="U1", action=f"view.cash.{n}")
+        await AuditTrail(database, AUDIT_KEY, clock=database.clock).record(
+            team_id="T1", actor="U1", action=f"view.cash.{n}"
+        )
     await database.dispose()
 
 
@@ -118,9 +121,9 @@ async def test_restore_puts_the_data_back(
         assert again[0] == 1 and "--force" in again[1]
 
     assert code == 0, output
-    restored = Database(target)
+    restored = Database(target, clock=SystemClock())
     async with restored.read() as session:
         names = (await session.execute(select(Workspace.name))).scalars().all()
-    report = await AuditTrail(restored, AUDIT_KEY).verify()
+    report = await AuditTrail(restored, AUDIT_KEY, clock=restored.clock).verify()
     await restored.dispose()
     assert names == ["Acme"] and report.ok and report.rows >= 5

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from bot.clock import SystemClock
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 from storage.models import Base
@@ -13,7 +14,7 @@ from tests.harness import DatabaseFactory
 
 
 async def test_migrations_run_from_empty_to_head_twice(databases: DatabaseFactory) -> None:
-    database = Database(await databases.empty_url())
+    database = Database(await databases.empty_url(), clock=SystemClock())
     try:
         assert await current_revision(database) is None
         await upgrade_to_head(database)
@@ -27,7 +28,7 @@ async def test_migrations_run_from_empty_to_head_twice(databases: DatabaseFactor
 
 
 async def test_models_and_migrations_do_not_drift(databases: DatabaseFactory) -> None:
-    database = Database(await databases.empty_url())
+    database = Database(await databases.empty_url(), clock=SystemClock())
     try:
         await upgrade_to_head(database)
         async with database.engine.connect() as connection:

@@ -9,6 +9,7 @@ import sys
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
 from storage.models import Base
@@ -60,7 +61,7 @@ async def test_rotation_under_load_leaves_everything_readable_with_the_new_key_o
     database_url: str,
 ) -> None:
     old, new = generate_key(), generate_key()
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     old_store = EncryptedInstallationStore(database, SecretBox([old]), "client", "Europe/Brussels")
     for n in range(60):
         await old_store.async_save(installation(f"T{n:03d}", f"xoxb-old-{n}"))

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
+from bot.clock import SystemClock
 from storage.database import Database
-from storage.models import JobLease, utcnow
+from storage.models import JobLease
 from tests.harness import DatabaseFactory
 
 
@@ -16,7 +17,7 @@ from tests.harness import DatabaseFactory
 async def sqlite_db(databases: DatabaseFactory, tmp_path) -> Database:  # type: ignore[no-untyped-def]
     if databases.is_postgres:
         pytest.skip("SQLite-specific")
-    return Database(await databases.fresh_url())
+    return Database(await databases.fresh_url(), clock=SystemClock())
 
 
 async def test_pragmas_are_applied_on_every_connection(sqlite_db: Database) -> None:
@@ -38,7 +39,8 @@ async def test_fifty_concurrent_writers_all_succeed_without_retries(sqlite_db: D
         async with sqlite_db.write() as session:
             # Read, then write: the pattern that fails with SQLITE_BUSY under a deferred BEGIN.
             await session.execute(text("SELECT COUNT(*) FROM job_lease"))
-            session.add(JobLease(name=f"lease-{n}", owner="t", acquired_at=utcnow(), expires_at=utcnow()))
+            now = sqlite_db.clock.now()
+            session.add(JobLease(name=f"lease-{n}", owner="t", acquired_at=now, expires_at=now))
 
     await asyncio.gather(*(write(n) for n in range(50)))
 

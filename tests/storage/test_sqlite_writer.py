@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import SystemClock
 from bot.errors import StorageUnavailable
 from storage.database import Database
 from storage.models import AuditEvent
@@ -33,7 +34,7 @@ def row(seq: int, when: dt.datetime) -> dict[str, object]:
 
 
 async def test_rows_read_back_as_the_orm_wrote_them(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     when = dt.datetime(2026, 11, 24, 9, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     async with database.write() as session:
         session.add(AuditEvent(**row(1, when)))  # type: ignore[arg-type]
@@ -49,7 +50,7 @@ async def test_rows_read_back_as_the_orm_wrote_them(database_url: str) -> None:
 
 
 async def test_a_duplicate_is_an_integrity_error_and_nothing_of_the_batch_lands(database_url: str) -> None:
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     now = dt.datetime.now(dt.UTC)
     await database.insert_rows(TABLE, [row(1, now)])
 
@@ -63,7 +64,7 @@ async def test_a_duplicate_is_an_integrity_error_and_nothing_of_the_batch_lands(
 
 
 async def test_a_read_only_database_is_unavailable(databases: DatabaseFactory) -> None:
-    database = Database(await databases.read_only_url())
+    database = Database(await databases.read_only_url(), clock=SystemClock())
 
     with pytest.raises(StorageUnavailable):
         await database.insert_rows(TABLE, [row(1, dt.datetime.now(dt.UTC))])

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import Clock
 from bot.domain import Actor
 from storage.database import Database, affected_rows
-from storage.models import AccessGrant, Connection, Workspace, utcnow
+from storage.models import AccessGrant, Connection, Workspace
 
 POLICY_SECONDS = 10.0
 MAX_PUBLIC_CHANNELS = 50
@@ -63,12 +64,13 @@ class AccessService:
     def __init__(
         self,
         database: Database,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], dt.datetime] = utcnow,
+        *,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._database = database
         self._clock = clock
-        self._now = now
+        self._monotonic = monotonic
         self._policies: dict[int, tuple[float, AccessPolicy]] = {}
 
     async def managers(self, workspace_id: int) -> set[str]:
@@ -95,10 +97,10 @@ class AccessService:
     async def policy(self, workspace_id: int) -> AccessPolicy:
         """The workspace's viewing policy (cached for POLICY_SECONDS in this process)."""
         cached = self._policies.get(workspace_id)
-        if cached is not None and cached[0] > self._clock():
+        if cached is not None and cached[0] > self._monotonic():
             return cached[1]
         policy = await self._load_policy(workspace_id)
-        self._policies[workspace_id] = (self._clock() + POLICY_SECONDS, policy)
+        self._policies[workspace_id] = (self._monotonic() + POLICY_SECONDS, policy)
         return policy
 
     async def _load_policy(self, workspace_id: int) -> AccessPolicy:
@@ -142,7 +144,7 @@ class AccessService:
                         workspace_id=workspace_id,
                         slack_user_id=user_id,
                         granted_by_user_id=granted_by,
-                        created_at=self._now(),
+                        created_at=self._clock.now(),
                     )
                 )
         except IntegrityError:

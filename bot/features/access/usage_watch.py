@@ -7,14 +7,12 @@ alert sender delivers to the workspace's alert channel.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.clock import Clock
 from bot.features.alerts import AlertService
 from bot.features.report_cache import ReportCache
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +35,13 @@ class UsageWatch:
         cache: ReportCache,
         alerts: AlertService,
         limits: WatchLimits | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        clock: Clock,
     ) -> None:
         self._cache = cache
         self._alerts = alerts
         self.limits = limits or WatchLimits()
-        self._now = clock
+        self._clock = clock
 
     async def page_viewed(
         self, workspace_id: int, user_id: str, query_key: str, page: int, pages: int, items: int
@@ -79,7 +78,7 @@ class UsageWatch:
             )
 
     async def _raise(self, workspace_id: int, subject: str, title: str, detail: dict[str, object]) -> None:
-        hour = self._now().strftime("%Y-%m-%dT%H")
+        hour = self._clock.now().strftime("%Y-%m-%dT%H")
         raised = await self._alerts.raise_alert(
             workspace_id,
             kind="unusual_access",

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,8 +16,9 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import Clock
 from storage.database import Database
-from storage.models import AuditEvent, utcnow
+from storage.models import AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,10 @@ def _fields(entry: AuditEntry) -> dict[str, Any]:
 class AuditTrail:
     """Appends events (who, what, where, outcome, detail) and verifies the chains."""
 
-    def __init__(self, database: Database, key: str, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, database: Database, key: str, *, clock: Clock) -> None:
         self._database = database
         self._key = key.encode()
-        self._now = clock
+        self._clock = clock
         # The newest (seq, hash) this process appended per chain: saves reading the head before each
         # append. A stale head collides on (chain, seq) and is re-read; and if the newest rows were
         # deleted meanwhile, the next row still links to them, so verify reports the gap.
@@ -173,7 +174,7 @@ class AuditTrail:
         seq, prev_hash = start
         rows = []
         for fields in entries:
-            seq, occurred_at = seq + 1, self._now()
+            seq, occurred_at = seq + 1, self._clock.now()
             row_hash = self._hash(prev_hash, _canonical(chain, seq, occurred_at, fields))
             rows.append(
                 {

@@ -7,15 +7,15 @@ the report cache (at most its TTL stale, dropped when a sync commits).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.clock import Clock
 from bot.features.freshness import SourceStatus, WorkspaceCalendar, source_statuses
 from bot.features.report_cache import Codec, ReportCache
 from storage import reports
 from storage.database import Database
-from storage.models import utcnow
 
 CHANGE_DAYS = 7
 ZERO = Decimal(0)
@@ -104,17 +104,17 @@ class CashService:
         calendar: WorkspaceCalendar,
         *,
         stale_after: dt.timedelta,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._database = database
         self._cache = cache
         self._calendar = calendar
         self._stale_after = stale_after
-        self._now = clock
+        self._clock = clock
 
     async def position(self, workspace_id: int, *, fresh: bool = False) -> CashPosition:
         """The cash position; `fresh` skips the cache (a follow-up right after a sync)."""
-        as_of = await self._calendar.today(workspace_id, self._now())
+        as_of = await self._calendar.today(workspace_id, self._clock.now())
         if fresh:
             return await self.compute(workspace_id, as_of)
         return await self._cache.get_or_compute(
@@ -122,7 +122,7 @@ class CashService:
         )
 
     async def compute(self, workspace_id: int, as_of: dt.date) -> CashPosition:
-        now = self._now()
+        now = self._clock.now()
         async with self._database.read() as session:
             accounts = await reports.bank_accounts(session, workspace_id)
             changes = await reports.changes_since(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from bot.clock import Clock
 from bot.domain import LinkGrant, Provider
 from bot.errors import LinkInvalid
 from storage.crypto import SecretBox, one_time_token, token_hash
 from storage.database import Database, affected_rows
-from storage.models import ConnectLink, Workspace, utcnow
+from storage.models import ConnectLink, Workspace
 
 LINK_TTL = dt.timedelta(minutes=15)
 
@@ -26,17 +26,17 @@ class ConnectLinks:
         box: SecretBox,
         *,
         ttl: dt.timedelta = LINK_TTL,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._database = database
         self._box = box
         self._ttl = ttl
-        self._now = clock
+        self._clock = clock
 
     async def issue(self, workspace_id: int, slack_user_id: str, provider: Provider) -> str:
         """A new link token (returned once, stored only as a hash)."""
         token = one_time_token()
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             await session.execute(
                 update(ConnectLink)
@@ -79,7 +79,7 @@ class ConnectLinks:
     async def consume(self, token: str, provider: Provider) -> LinkGrant:
         """Use the link up (atomically: of two concurrent uses, one wins)."""
         grant = await self.peek(token, provider)
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             result = await session.execute(
                 update(ConnectLink)
@@ -119,7 +119,7 @@ class ConnectLinks:
             await session.execute(
                 update(ConnectLink)
                 .where(ConnectLink.id == link_id)
-                .values(csrf_hash=token_hash(csrf), opened_at=self._now())
+                .values(csrf_hash=token_hash(csrf), opened_at=self._clock.now())
             )
         return csrf
 
@@ -141,7 +141,7 @@ class ConnectLinks:
             )
         if link.revoked_at is not None:
             raise LinkInvalid("A newer link replaced this one. Use the newest link, or ask for a new one.")
-        if link.expires_at <= self._now():
+        if link.expires_at <= self._clock.now():
             raise LinkInvalid(
                 "This link has expired (links last 15 minutes). Ask for a new one with /cashbot connect."
             )

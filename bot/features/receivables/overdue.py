@@ -16,16 +16,16 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.clock import Clock
 from bot.errors import UserError
 from bot.features.freshness import SourceStatus, WorkspaceCalendar, source_statuses
 from bot.features.report_cache import Codec, ReportCache
 from storage import reports
 from storage.database import Database
-from storage.models import utcnow
 
 PAGE_SIZE = 10
 MAX_MIN_DAYS = 3650
@@ -185,25 +185,25 @@ class ReceivablesService:
         calendar: WorkspaceCalendar,
         *,
         stale_after: dt.timedelta,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
         page_size: int = PAGE_SIZE,
     ) -> None:
         self._database = database
         self._cache = cache
         self._calendar = calendar
         self._stale_after = stale_after
-        self._now = clock
+        self._clock = clock
         self.page_size = page_size
 
     async def overdue(self, workspace_id: int, query: OverdueQuery) -> OverduePage:
-        as_of = await self._calendar.today(workspace_id, self._now())
+        as_of = await self._calendar.today(workspace_id, self._clock.now())
         key = f"overdue|{as_of}|{query.filter_key}|{query.page}"
         return await self._cache.get_or_compute(
             str(workspace_id), key, lambda: self._page(workspace_id, as_of, query), PAGE_CODEC
         )
 
     async def summarise(self, workspace_id: int, as_of: dt.date, query: OverdueQuery) -> OverdueSummary:
-        now = self._now()
+        now = self._clock.now()
         async with self._database.read() as session:
             customers = await reports.overdue_by_customer(
                 session, workspace_id, due_ranges(as_of, query.min_days)

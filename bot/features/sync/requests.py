@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import Clock
 from bot.domain import Provider
 from bot.features.sync.runner import SyncResult, SyncService
 from storage import reports
 from storage.crypto import SecretBox
 from storage.database import Database, affected_rows
-from storage.models import SyncRequest, Workspace, utcnow
+from storage.models import SyncRequest, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,14 @@ class SyncRequests:
         *,
         yuki_calls_left: Callable[[str], Awaitable[int]],
         rules: SyncNowRules | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._database = database
         self._yuki_calls_left = yuki_calls_left
         self._box = box
         self._sync = sync
         self.rules = rules or SyncNowRules()
-        self._now = clock
+        self._clock = clock
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._follow_ups: list[FollowUp] = []
 
@@ -125,7 +126,7 @@ class SyncRequests:
 
     async def request(self, ask: SyncAsk) -> Enqueued:
         """Enqueue a sync for the workspace, or say politely why not."""
-        now = self._now()
+        now = self._clock.now()
         async with self._database.read() as session:
             sources = await reports.sources(session, ask.workspace_id)
             last = await reports.last_sync_started(session, ask.workspace_id)
@@ -184,13 +185,13 @@ class SyncRequests:
                 update(SyncRequest)
                 .where(
                     SyncRequest.finished_at.is_(None),
-                    SyncRequest.created_at < self._now() - RESPONSE_URL_LIFETIME,
+                    SyncRequest.created_at < self._clock.now() - RESPONSE_URL_LIFETIME,
                 )
-                .values(finished_at=self._now(), outcome="expired", response_url=None)
+                .values(finished_at=self._clock.now(), outcome="expired", response_url=None)
             )
 
     def _claimable(self) -> ColumnElement[bool]:
-        now = self._now()
+        now = self._clock.now()
         return and_(
             SyncRequest.finished_at.is_(None),
             or_(SyncRequest.not_before.is_(None), SyncRequest.not_before <= now),
@@ -209,7 +210,7 @@ class SyncRequests:
             result = await session.execute(
                 update(SyncRequest)
                 .where(SyncRequest.id == request_id, self._claimable())
-                .values(claimed_at=self._now(), claimed_by=self._owner)
+                .values(claimed_at=self._clock.now(), claimed_by=self._owner)
             )
         return affected_rows(result) == 1
 
@@ -237,7 +238,7 @@ class SyncRequests:
         await self._finish(request_id, outcome)
 
     def _too_old(self, row: SyncRequest) -> bool:
-        return self._now() - row.created_at > RESPONSE_URL_LIFETIME - dt.timedelta(minutes=5)
+        return self._clock.now() - row.created_at > RESPONSE_URL_LIFETIME - dt.timedelta(minutes=5)
 
     async def _later(self, request_id: int) -> None:
         """Another sync of the connection is running: look again shortly, so the figures include it."""
@@ -245,7 +246,7 @@ class SyncRequests:
             await session.execute(
                 update(SyncRequest)
                 .where(SyncRequest.id == request_id)
-                .values(claimed_at=None, claimed_by=None, not_before=self._now() + BUSY_RETRY)
+                .values(claimed_at=None, claimed_by=None, not_before=self._clock.now() + BUSY_RETRY)
             )
 
     async def _follow_up(self, row: SyncRequest, team_id: str, results: tuple[SyncResult, ...]) -> None:
@@ -274,5 +275,5 @@ class SyncRequests:
             await session.execute(
                 update(SyncRequest)
                 .where(SyncRequest.id == request_id)
-                .values(finished_at=self._now(), outcome=outcome, response_url=None)
+                .values(finished_at=self._clock.now(), outcome=outcome, response_url=None)
             )

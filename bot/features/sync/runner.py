@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot import metrics
+from bot.clock import Clock
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import (
     MalformedResponse,
@@ -34,7 +35,6 @@ from bot.providers.connections import ConnectionService, ConnectionView
 from storage.database import Database
 from storage.leases import acquire_or_renew, release
 from storage.models import SyncRun as SyncRunRow
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,11 @@ class SyncService:
         alerts: AlertService,
         syncers: Mapping[Provider, Syncer] | None = None,
         *,
+        clock: Clock,
         lease_ttl: dt.timedelta = LEASE_TTL,
     ) -> None:
         self._database = database
+        self._clock = clock
         self._connections = connections
         self._alerts = alerts
         self.syncers: dict[Provider, Syncer] = dict(syncers or {})
@@ -143,7 +145,7 @@ class SyncService:
                 connection_id=connection.id,
                 provider=connection.provider.value,
                 trigger=trigger[:16],
-                started_at=utcnow(),
+                started_at=self._clock.now(),
                 outcome=SyncOutcome.RUNNING.value,
             )
             session.add(row)
@@ -161,7 +163,7 @@ class SyncService:
                 )
                 .values(
                     outcome=SyncOutcome.FAILED.value,
-                    finished_at=utcnow(),
+                    finished_at=self._clock.now(),
                     error_code="interrupted",
                     error_message="the process stopped before this run finished; the next run resumed it",
                 )
@@ -176,7 +178,7 @@ class SyncService:
                 .where(SyncRunRow.id == run.id)
                 .values(
                     outcome=outcome,
-                    finished_at=utcnow(),
+                    finished_at=self._clock.now(),
                     items_fetched=run.fetched,
                     items_written=run.written,
                     api_calls=run.api_calls,

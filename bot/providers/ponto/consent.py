@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select, update
 
+from bot.clock import Clock
 from bot.domain import Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.providers.base import Alerts, Audit, Links
@@ -26,7 +26,7 @@ from bot.providers.ponto.plugin import PontoConfig, PontoGateway
 from bot.providers.ponto.tokens import REAUTH_ALERT
 from storage.crypto import SecretBox, one_time_token, token_hash
 from storage.database import Database, affected_rows
-from storage.models import OAuthState, Workspace, utcnow
+from storage.models import OAuthState, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class PontoConsent:
         connections: ConnectionService,
         alerts: Alerts,
         audit: Audit,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._gateway = gateway
@@ -107,13 +107,13 @@ class PontoConsent:
         self._connections = connections
         self._alerts = alerts
         self._audit = audit
-        self._now = clock
+        self._clock = clock
 
     async def begin(self, link_token: str) -> ConsentStart:
         """Use the link up and prepare the consent request (LinkInvalid when the link is not usable)."""
         grant = await self._links.consume(link_token, Provider.PONTO)
         state, verifier = one_time_token(), new_code_verifier()
-        now = self._now()
+        now = self._clock.now()
         async with self._database.write() as session:
             await session.execute(delete(OAuthState).where(OAuthState.expires_at < now - PRUNE_AFTER))
             session.add(
@@ -169,7 +169,7 @@ class PontoConsent:
 
     async def _claim(self, state: str) -> _Claimed | str:
         """Use the state up (atomically); a refusal code alone when it is unknown or already used."""
-        digest, now = token_hash(state), self._now()
+        digest, now = token_hash(state), self._clock.now()
         async with self._database.write() as session:
             found = (
                 await session.execute(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
+from bot.clock import Clock
 from bot.domain import Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.features.cash.position import mask_reference
@@ -31,7 +31,6 @@ from bot.providers.ponto.api import (
 )
 from bot.providers.ponto.tokens import TokenManager
 from storage.database import Database
-from storage.models import utcnow
 from storage.ponto import AccountSummary, account_summaries
 
 log = logging.getLogger(__name__)
@@ -72,11 +71,13 @@ class PontoGateway:
         self,
         config: PontoConfig,
         *,
+        clock: Clock,
         http: httpx.AsyncClient | None = None,
         policy: RetryPolicy = API_POLICY,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.config = config
+        self._clock = clock
         self._http = http
         self._policy = policy
         self._sleep = sleep
@@ -96,6 +97,7 @@ class PontoGateway:
             self.config.client_id or "",
             self.config.client_secret or "",
             self.config.authorization_url,
+            clock=self._clock,
         )
 
     def client(self, tokens: TokenSource) -> PontoClient:
@@ -115,7 +117,7 @@ class PontoTokens:
         connections: ConnectionService,
         alerts: Alerts,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._gateway = gateway
         self._connections = connections
@@ -154,13 +156,13 @@ class PontoPlugin:
         connections: ConnectionService,
         database: Database,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._gateway = gateway
         self._connections = connections
         self._database = database
-        self._now = clock
+        self._clock = clock
 
     def configuration_problem(self) -> str | None:
         if self._config.configured:
@@ -202,7 +204,7 @@ class PontoPlugin:
     async def status_facts(self, view: ConnectionView) -> list[str]:
         async with self._database.read() as session:
             accounts = await account_summaries(session, view.id)
-        return status_lines(accounts, self._now())
+        return status_lines(accounts, self._clock.now())
 
 
 def status_lines(accounts: list[AccountSummary], now: dt.datetime) -> list[str]:

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Provider, SyncOutcome
 from bot.errors import ProviderError, RateLimited, ReauthRequired
 from bot.providers.base import Alerts, SyncRun
@@ -30,7 +31,6 @@ from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.ponto.api import Account, Page, PontoClient, Synchronization, Transaction
 from storage import ponto as banking
 from storage.database import Database
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class PontoSyncer:
         options: SyncOptions | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self.database = database
         self._clients = clients
@@ -78,7 +78,7 @@ class PontoSyncer:
         self.options = options or SyncOptions()
         self._tz = zoneinfo.ZoneInfo(self.options.timezone)
         self._sleep = sleep
-        self._now = clock
+        self._clock = clock
 
     async def sync(self, connection: ConnectionView, run: SyncRun) -> None:
         client = self._clients(connection)
@@ -106,7 +106,7 @@ class PontoSyncer:
     async def _store_accounts(
         self, connection: ConnectionView, client: PontoClient, accounts: list[Account]
     ) -> dict[str, banking.SweepState]:
-        now = self._now()
+        now = self._clock.now()
         states: dict[str, banking.SweepState] = {}
         async with self.database.write() as session:
             for account in accounts:
@@ -175,7 +175,7 @@ class PontoSyncer:
         """Record the earliest bank-consent expiry; alert per account whose consent lapsed."""
         expiries = [a.authorization_expires_at for a in accounts if a.authorization_expires_at]
         await self._connections.update_settings(connection.id, consent_expires_at=min(expiries, default=None))
-        now = self._now()
+        now = self._clock.now()
         lapsed = []
         for account in accounts:
             key = f"ponto:consent:{account.id}"
@@ -264,7 +264,7 @@ class _AccountSweep:
                 if fresh and newest is None and page.items:
                     newest = page.items[0].id
                 known = await self._known(page)
-                now = utcnow()
+                now = self.database.clock.now()
                 rows += [
                     self.syncer.transaction_row(self.state.id, t, now)
                     for t in page.items

@@ -21,12 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
 from bot.errors import ProviderError, ProviderUnavailable, ReauthRequired, StorageUnavailable
 from bot.providers.base import Alerts
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.ponto.api import PontoOAuth
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class TokenManager:
         *,
         leeway: dt.timedelta = LEEWAY,
         lock_ttl: dt.timedelta = LOCK_TTL,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._connection = connection
@@ -70,7 +70,7 @@ class TokenManager:
         self._oauth = oauth
         self._leeway = leeway
         self._lock_ttl = lock_ttl
-        self._now = clock
+        self._clock = clock
         self._sleep = sleep
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._local = asyncio.Lock()  # coroutines of this process queue here, not at the database
@@ -103,7 +103,7 @@ class TokenManager:
                 self._cached = await self._refresh_or_wait(stored, rejected=token)
 
     def _valid(self, stored: _Stored) -> bool:
-        return stored.expires_at is not None and stored.expires_at - self._leeway > self._now()
+        return stored.expires_at is not None and stored.expires_at - self._leeway > self._clock.now()
 
     async def _read(self) -> _Stored:
         view, credentials = await self._connections.load(self._connection.workspace_id, Provider.PONTO)

@@ -24,16 +24,17 @@ def build_ponto(runtime: Runtime) -> ProviderParts:
         request_sync=settings.ponto_request_sync,
         unknown_attributes=settings.ponto_unknown_attributes,
     )
-    gateway = PontoGateway(config)
+    gateway = PontoGateway(config, clock=runtime.clock)
     runtime.closers.append(gateway.aclose)
-    tokens = PontoTokens(gateway, runtime.connections, runtime.alerts)
-    plugin = PontoPlugin(config, gateway, runtime.connections, runtime.database)
+    tokens = PontoTokens(gateway, runtime.connections, runtime.alerts, clock=runtime.clock)
+    plugin = PontoPlugin(config, gateway, runtime.connections, runtime.database, clock=runtime.clock)
     syncer = PontoSyncer(
         runtime.database,
         tokens.client,
         runtime.connections,
         runtime.alerts,
         SyncOptions(request_sync=config.request_sync, timezone=settings.timezone),
+        clock=runtime.clock,
     )
     consent = PontoConsent(
         config,
@@ -44,6 +45,7 @@ def build_ponto(runtime: Runtime) -> ProviderParts:
         connections=runtime.connections,
         alerts=runtime.alerts,
         audit=runtime.audit,
+        clock=runtime.clock,
     )
 
     async def first_sync(team_id: str) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from bot.clock import Clock
 from bot.errors import RateLimited
 from bot.providers.yuki.api import CallGate
 from storage.database import Database
-from storage.models import utcnow
 from storage.yuki import add_calls, calls_spent, spend_call
 
 YUKI_DAY = ZoneInfo("Europe/Amsterdam")
@@ -43,22 +42,22 @@ class DailyCallBudget:
         database: Database,
         limit: int,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
         timezone: ZoneInfo = YUKI_DAY,
         counter: str = PROVIDER,
     ) -> None:
         self._database = database
         self.limit = limit
         self._counter = counter
-        self._now = clock
+        self._clock = clock
         self._zone = timezone
 
     def today(self) -> dt.date:
-        return self._now().astimezone(self._zone).date()
+        return self._clock.now().astimezone(self._zone).date()
 
     def seconds_to_reset(self) -> float:
         """Seconds until midnight in Yuki's time zone, when the count starts again."""
-        local = self._now().astimezone(self._zone)
+        local = self._clock.now().astimezone(self._zone)
         midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self._zone)
         return max(1.0, (midnight - local).total_seconds())
 

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, replace
 
+from bot.clock import Clock
 from bot.domain import LinkGrant, Provider
 from bot.errors import MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired, UserError
 from bot.providers.base import Audit, Links
@@ -80,6 +81,7 @@ class YukiConnector:
         budget: DailyCallBudget,
         audit: Audit,
         clients: YukiClientFactory,
+        clock: Clock,
         defaults: YukiSettings | None = None,
     ) -> None:
         self._database = database
@@ -89,7 +91,7 @@ class YukiConnector:
         self._audit = audit
         self._clients = clients
         self._defaults = defaults or YukiSettings()
-        self._attempts = DailyCallBudget(database, MAX_KEY_ATTEMPTS, counter="yuki-form")
+        self._attempts = DailyCallBudget(database, MAX_KEY_ATTEMPTS, counter="yuki-form", clock=clock)
 
     async def open_form(self, token: str) -> tuple[LinkGrant, str]:
         """Check the link and hand out the form's CSRF token (only its hash is stored)."""

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from bot.clock import Clock
 from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
 from bot.providers.base import SyncRun
@@ -21,7 +22,6 @@ from bot.providers.yuki.api import GLAccountBalance, OutstandingItem, Outstandin
 from bot.providers.yuki.call_budget import YUKI_DAY, DailyCallBudget, provisional_scope
 from bot.providers.yuki.plugin import YukiClientFactory, YukiSettings
 from storage.database import Database
-from storage.models import utcnow
 from storage.yuki import (
     LedgerValues,
     OpenItemValues,
@@ -53,13 +53,13 @@ class YukiSyncer:
         budget: DailyCallBudget,
         clients: YukiClientFactory,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self._database = database
         self._connections = connections
         self._budget = budget
         self._clients = clients
-        self._now = clock
+        self._clock = clock
 
     async def sync(self, connection: ConnectionView, run: SyncRun) -> None:
         view, credentials = await self._connections.load(connection.workspace_id, Provider.YUKI)
@@ -68,7 +68,7 @@ class YukiSyncer:
             raise ReauthRequired("yuki", "no access key or administration is stored", code="no_key")
         options = YukiSettings.of(view.settings)
         scope = view.scope_key or provisional_scope(key)
-        seen_at = self._now()
+        seen_at = self._clock.now()
         async with self._clients(key, gate=self._budget.gate(scope), currency=options.currency) as yuki:
             try:
                 await self._items(yuki, view, run, options, seen_at)

@@ -16,7 +16,7 @@ def build_yuki(runtime: Runtime) -> ProviderParts:
     """Yuki: a client factory sharing one session cache, the call budget, form, plugin, syncer."""
     settings = runtime.settings
     sessions = MemorySessions()
-    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget)
+    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget, clock=runtime.clock)
 
     def clients(access_key: str, *, gate: CallGate | None, currency: str = "EUR") -> YukiClient:
         return YukiClient(
@@ -30,6 +30,7 @@ def build_yuki(runtime: Runtime) -> ProviderParts:
         budget=budget,
         audit=runtime.audit,
         clients=clients,
+        clock=runtime.clock,
     )
 
     async def first_sync(connected: YukiConnected) -> None:
@@ -46,6 +47,6 @@ def build_yuki(runtime: Runtime) -> ProviderParts:
     )
     return ProviderParts(
         plugin=YukiPlugin(runtime.database, runtime.connections, budget),
-        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients),
+        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients, clock=runtime.clock),
         routes=page.routes(),
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.audit.group_commit import AuditBatcher
 from bot.features.audit.trail import AuditTrail
@@ -63,8 +64,8 @@ async def test_concurrent_views_share_commits_and_keep_one_chain(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.features.audit.group_commit")
-    database = Database(database_url)
-    trail = AuditTrail(database, AUDIT_KEY)
+    database = Database(database_url, clock=SystemClock())
+    trail = AuditTrail(database, AUDIT_KEY, clock=database.clock)
     batcher = AuditBatcher(trail)
     try:
         await asyncio.gather(
@@ -81,8 +82,8 @@ async def test_concurrent_views_share_commits_and_keep_one_chain(
 
 
 async def test_deleting_the_newest_rows_shows_at_the_next_append(database_url: str) -> None:
-    database = Database(database_url)
-    trail = AuditTrail(database, AUDIT_KEY)
+    database = Database(database_url, clock=SystemClock())
+    trail = AuditTrail(database, AUDIT_KEY, clock=database.clock)
     try:
         for n in range(5):
             await trail.record(team_id="T1", actor="U1", action="view.cash", detail={"n": n})

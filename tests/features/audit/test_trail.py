@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bot.clock import SystemClock
 from bot.features.audit.trail import AuditTrail
 from storage.database import Database
 from tests.harness import AUDIT_KEY
@@ -17,8 +18,8 @@ from tests.harness import AUDIT_KEY
 
 @pytest.fixture
 async def trail(database_url: str):  # type: ignore[no-untyped-def]
-    database = Database(database_url)
-    yield database, AuditTrail(database, AUDIT_KEY)
+    database = Database(database_url, clock=SystemClock())
+    yield database, AuditTrail(database, AUDIT_KEY, clock=database.clock)
     await database.dispose()
 
 

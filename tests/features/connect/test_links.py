@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from bot.clock import ManualClock
 from bot.domain import Provider
 from bot.errors import LinkInvalid
 from bot.features.connect.links import ConnectLinks
@@ -16,21 +17,15 @@ from storage.database import Database
 from storage.models import ConnectLink
 from storage.workspaces import ensure_workspace
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+START = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 async def setup(database_url: str):  # type: ignore[no-untyped-def]
-    database = Database(database_url)
+    clock = ManualClock(START)  # the links, the housekeeping and the database share it
+    database = Database(database_url, clock=clock)
     async with database.write() as session:
         workspace = await ensure_workspace(session, "T1", timezone="Europe/Brussels")
-    clock = Clock()
     yield database, ConnectLinks(database, SecretBox([generate_key()]), clock=clock), workspace.id, clock
     await database.dispose()
 
@@ -54,7 +49,7 @@ async def test_link_is_stored_hashed_and_works_once(setup) -> None:  # type: ign
 async def test_expired_link_is_refused(setup) -> None:  # type: ignore[no-untyped-def]
     _, links, workspace_id, clock = setup
     token = await links.issue(workspace_id, "U1", Provider.YUKI)
-    clock.now += dt.timedelta(minutes=15, seconds=1)
+    clock.advance(dt.timedelta(minutes=15, seconds=1))
 
     with pytest.raises(LinkInvalid, match="expired"):
         await links.peek(token, Provider.YUKI)
@@ -114,7 +109,7 @@ async def test_housekeeping_removes_expired_links_and_states_with_their_secrets(
     old = await links.issue(workspace_id, "U1", Provider.YUKI)
     await links.stash((await links.peek(old, Provider.YUKI)).link_id, "a-yuki-key")
     await DatabaseOAuthStateStore(database, expiration_seconds=-10).async_issue()
-    clock.now += dt.timedelta(days=2)
+    clock.advance(dt.timedelta(days=2))
     fresh = await links.issue(workspace_id, "U2", Provider.PONTO)
 
     removed = await Housekeeping(database, clock=clock).prune()

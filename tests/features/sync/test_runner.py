@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import ProviderUnavailable, ReauthRequired
 from bot.features.alerts import AlertService
@@ -22,7 +23,6 @@ from bot.providers.connections import ConnectionService, ConnectionView
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
 from storage.models import SyncRun as SyncRunRow
-from storage.models import utcnow
 from storage.workspaces import ensure_workspace
 
 
@@ -59,12 +59,12 @@ def fails(error: Exception) -> Callable[[SyncRun], object]:
 
 @pytest.fixture
 async def world(database_url: str):  # type: ignore[no-untyped-def]
-    database = Database(database_url)
+    database = Database(database_url, clock=SystemClock())
     async with database.write() as session:
         workspace = await ensure_workspace(session, "T1", timezone="Europe/Brussels")
-    connections = ConnectionService(database, SecretBox([generate_key()]))
+    connections = ConnectionService(database, SecretBox([generate_key()]), clock=database.clock)
     await connections.save(workspace.id, Provider.PONTO, {"refresh_token": "r"}, connected_by="U1")
-    alerts = AlertService(database)
+    alerts = AlertService(database, clock=database.clock)
     yield database, connections, alerts, workspace.id
     await database.dispose()
 
@@ -77,7 +77,9 @@ async def runs(database: Database) -> list[SyncRunRow]:
 async def test_success_is_recorded_with_counts(world) -> None:  # type: ignore[no-untyped-def]
     database, connections, alerts, workspace_id = world
     finished: list[SyncResult] = []
-    service = SyncService(database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(120))})
+    service = SyncService(
+        database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(120))}, clock=database.clock
+    )
 
     async def listener(result: SyncResult) -> None:
         finished.append(result)
@@ -97,7 +99,9 @@ async def test_success_is_recorded_with_counts(world) -> None:  # type: ignore[n
 async def test_reauth_required_parks_the_connection_and_alerts(world) -> None:  # type: ignore[no-untyped-def]
     database, connections, alerts, workspace_id = world
     error = ReauthRequired("ponto", "refresh token rejected", code="invalid_grant")
-    service = SyncService(database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fails(error))})
+    service = SyncService(
+        database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fails(error))}, clock=database.clock
+    )
 
     first = await service.run(workspace_id, Provider.PONTO)
     second = await service.run(workspace_id, Provider.PONTO)
@@ -114,7 +118,7 @@ async def test_repeated_failures_alert_once_then_recovery_resolves(world) -> Non
     database, connections, alerts, workspace_id = world
     down = ProviderUnavailable("ponto", "HTTP 503")
     syncer = ScriptedSyncer(fails(down), fails(down), fails(down), fails(down), fetched(3))
-    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
 
     outcomes = [await service.run(workspace_id, Provider.PONTO) for _ in range(2)]
     assert await alerts.open_alerts(workspace_id) == [], "a blip is not an alert"
@@ -135,8 +139,8 @@ async def test_one_run_at_a_time_per_connection(world) -> None:  # type: ignore[
     database, connections, alerts, workspace_id = world
     syncer = ScriptedSyncer(fetched(1), fetched(1))
     syncer.release.clear()
-    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
-    other_process = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
+    other_process = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
 
     first = asyncio.create_task(service.run(workspace_id, Provider.PONTO))
     await syncer.started.wait()
@@ -158,11 +162,13 @@ async def test_a_run_killed_mid_way_is_closed_by_the_next(world) -> None:  # typ
                 connection_id=view.id,
                 provider="ponto",
                 trigger="schedule",
-                started_at=utcnow() - dt.timedelta(minutes=5),
+                started_at=database.clock.now() - dt.timedelta(minutes=5),
                 outcome=SyncOutcome.RUNNING.value,
             )
         )
-    service = SyncService(database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(5))})
+    service = SyncService(
+        database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(5))}, clock=database.clock
+    )
 
     await service.run(workspace_id, Provider.PONTO)
 
@@ -173,7 +179,9 @@ async def test_a_run_killed_mid_way_is_closed_by_the_next(world) -> None:  # typ
 
 async def test_run_all_covers_every_active_connection(world) -> None:  # type: ignore[no-untyped-def]
     database, connections, alerts, workspace_id = world
-    service = SyncService(database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(1))})
+    service = SyncService(
+        database, connections, alerts, {Provider.PONTO: ScriptedSyncer(fetched(1))}, clock=database.clock
+    )
 
     results = await service.run_all("schedule")
     none_for_other_team = await service.run_all("schedule", team_id="T-OTHER")
@@ -187,7 +195,7 @@ async def test_a_second_run_in_the_same_process_is_turned_away(world) -> None:  
     database, connections, alerts, workspace_id = world
     syncer = ScriptedSyncer(fetched(1), fetched(1))
     syncer.release.clear()
-    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+    service = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
 
     first = asyncio.create_task(service.run(workspace_id, Provider.PONTO, "schedule"))
     await syncer.started.wait()
@@ -204,9 +212,14 @@ async def test_a_long_run_keeps_its_lease(world) -> None:  # type: ignore[no-unt
     syncer = ScriptedSyncer(fetched(1), fetched(1))
     syncer.release.clear()
     service = SyncService(
-        database, connections, alerts, {Provider.PONTO: syncer}, lease_ttl=dt.timedelta(seconds=0.3)
+        database,
+        connections,
+        alerts,
+        {Provider.PONTO: syncer},
+        lease_ttl=dt.timedelta(seconds=0.3),
+        clock=database.clock,
     )
-    other_process = SyncService(database, connections, alerts, {Provider.PONTO: syncer})
+    other_process = SyncService(database, connections, alerts, {Provider.PONTO: syncer}, clock=database.clock)
 
     first = asyncio.create_task(service.run(workspace_id, Provider.PONTO))
     await syncer.started.wait()

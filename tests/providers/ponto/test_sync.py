@@ -325,7 +325,13 @@ async def test_a_sync_failing_after_a_disconnect_leaves_the_connection_disconnec
     world: PontoWorld,
 ) -> None:
     world.sim.fail("transactions", Failure("slow", seconds=0.05, times=1000))
-    plugin = PontoPlugin(ponto_config(world.sim.base_url), world.gateway, world.connections, world.database)
+    plugin = PontoPlugin(
+        ponto_config(world.sim.base_url),
+        world.gateway,
+        world.connections,
+        world.database,
+        clock=world.database.clock,
+    )
     running = asyncio.create_task(world.sync.run(world.workspace_id, Provider.PONTO))
     while not world.sim.calls_to("transactions"):
         await asyncio.sleep(0.01)

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from bot.clock import SystemClock
 from bot.domain import Provider
 from bot.features.alerts import AlertService
 from bot.providers.connections import ConnectionService
@@ -24,10 +25,14 @@ from tests.ponto_support import FAST, ponto_config
 
 
 async def main(database_url: str, api_url: str, workspace_id: int, calls: int, start_at: float) -> None:
-    database = Database(database_url)
-    connections = ConnectionService(database, SecretBox([os.environ["CASHBOT_TEST_KEY"]]))
-    gateway = PontoGateway(ponto_config(api_url), policy=FAST)
-    tokens = PontoTokens(gateway, connections, AlertService(database))
+    database = Database(database_url, clock=SystemClock())
+    connections = ConnectionService(
+        database, SecretBox([os.environ["CASHBOT_TEST_KEY"]]), clock=database.clock
+    )
+    gateway = PontoGateway(ponto_config(api_url), policy=FAST, clock=SystemClock())
+    tokens = PontoTokens(
+        gateway, connections, AlertService(database, clock=database.clock), clock=SystemClock()
+    )
     connection = await connections.find(workspace_id, Provider.PONTO)
     assert connection is not None
     client = tokens.client(connection)

@@ -16,6 +16,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from bot.clock import Clock
 from bot.providers.ponto.api.errors import malformed, oauth_error
 from bot.providers.ponto.api.jsonapi import decode_json
 from bot.providers.ponto.api.models import UserInfo, read_userinfo
@@ -52,9 +53,16 @@ class PontoOAuth:
     """The OAuth endpoints of one Ponto client (client id and secret, HTTP Basic authentication)."""
 
     def __init__(
-        self, transport: Transport, client_id: str, client_secret: str, authorization_url: str
+        self,
+        transport: Transport,
+        client_id: str,
+        client_secret: str,
+        authorization_url: str,
+        *,
+        clock: Clock,
     ) -> None:
         self._transport = transport
+        self._clock = clock
         self._client_id = client_id
         self._authorization_url = authorization_url
         pair = f"{client_id}:{client_secret}".encode()
@@ -113,7 +121,7 @@ class PontoOAuth:
         return read_userinfo(response, decode_json(response))
 
     async def _token(self, form: dict[str, str]) -> TokenSet:
-        issued_at = dt.datetime.now(dt.UTC)
+        issued_at = self._clock.now()
         response = await self._transport.send(
             "POST",
             self._transport.url("/oauth2/token"),

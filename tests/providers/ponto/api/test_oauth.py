@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from bot.clock import SystemClock
 from bot.errors import MalformedResponse, ProviderError, ProviderUnavailable, ReauthRequired
 from bot.providers.ponto.api import PontoOAuth, TokenSet, Transport, new_code_verifier
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Failure, PontoSimulator
@@ -23,6 +24,7 @@ def oauth(ponto_sim: PontoSimulator, http: httpx.AsyncClient) -> PontoOAuth:
         DEFAULT_CLIENT_ID,
         DEFAULT_CLIENT_SECRET,
         ponto_sim.base_url + "/oauth2/auth",
+        clock=SystemClock(),
     )
 
 
@@ -135,7 +137,13 @@ async def test_token_calls_are_never_retried_blindly(
 async def test_a_wrong_client_secret_is_not_mistaken_for_a_lost_grant(
     ponto_sim: PontoSimulator, http: httpx.AsyncClient, issued: TokenSet
 ) -> None:
-    wrong = PontoOAuth(Transport(http, ponto_sim.base_url, policy=FAST), DEFAULT_CLIENT_ID, "wrong", "unused")
+    wrong = PontoOAuth(
+        Transport(http, ponto_sim.base_url, policy=FAST),
+        DEFAULT_CLIENT_ID,
+        "wrong",
+        "unused",
+        clock=SystemClock(),
+    )
 
     with pytest.raises(ProviderError) as caught:
         await wrong.refresh(issued.refresh_token)
