@@ -16,11 +16,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import LinkInvalid, StorageUnavailable
+from bot.providers.base import ProviderParts
 from bot.providers.ponto.consent import STATE_TTL, ConsentResult, PontoConsent
 from bot.providers.ponto.plugin import CALLBACK_PATH, PontoPlugin
+from bot.providers.ponto.wiring import PontoConnect
 from bot.render import Renderer
 from handlers.notify import SlackNotifier
-from handlers.web_pages import html_page, security_headers
+from handlers.web_pages import PageKit, html_page, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +123,20 @@ class PontoWeb:
             ok=False,
             status=503,
         )
+
+
+def pages(parts: ProviderParts[PontoConnect], kit: PageKit) -> list[BaseRoute]:
+    """Ponto's routes; a completed consent runs the first sync of the workspace."""
+
+    async def first_sync(team_id: str) -> None:
+        await kit.first_sync(await kit.workspace_id(team_id))
+
+    web = PontoWeb(
+        parts.connect.consent,
+        parts.connect.plugin,
+        kit.renderer,
+        kit.notifier,
+        secure_cookie=kit.secure,
+        after_connect=first_sync,
+    )
+    return web.routes()

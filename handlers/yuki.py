@@ -20,14 +20,16 @@ from starlette.routing import BaseRoute, Route
 
 from bot.domain import LinkGrant
 from bot.errors import LinkInvalid, StorageUnavailable, UserError
+from bot.providers.base import ProviderParts
 from bot.providers.yuki.connect import CsrfRejected, YukiConnected, YukiConnector
+from bot.providers.yuki.wiring import CONNECT_PATH
 from bot.render import Renderer
 from handlers.notify import SlackNotifier
-from handlers.web_pages import html_page
+from handlers.web_pages import PageKit, html_page
 
 log = logging.getLogger(__name__)
 
-PATH = "/connect/yuki"
+PATH = CONNECT_PATH
 COOKIE = "cashbot_yuki_csrf"
 MAX_FORM_BYTES = 4096
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -177,3 +179,21 @@ async def _read_form(request: Request) -> dict[str, str] | Response:
     for name, value in pairs:
         form.setdefault(name, value)  # the first value of a repeated field counts
     return form
+
+
+def pages(parts: ProviderParts[YukiConnector], kit: PageKit) -> list[BaseRoute]:
+    """Yuki's connect form; a completed connect runs the first sync of the workspace."""
+
+    async def first_sync(connected: YukiConnected) -> None:
+        await kit.first_sync(connected.grant.workspace_id)
+
+    page = YukiConnectPage(
+        parts.connect,
+        kit.renderer,
+        kit.notifier,
+        secure=kit.secure,
+        budget=parts.budget.limit if parts.budget else 0,
+        sync_minutes=kit.sync_interval_minutes,
+        after_connect=first_sync,
+    )
+    return page.routes()

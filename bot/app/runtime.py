@@ -1,9 +1,9 @@
-"""The Runtime a process holds, and what a provider contributes to it (no wiring logic here)."""
+"""The Runtime: the typed container of every part a process holds, built once (no wiring logic here)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncApp
 from starlette.routing import BaseRoute
@@ -26,7 +26,7 @@ from bot.features.report_cache import ReportCache
 from bot.features.sync.requests import SyncRequests
 from bot.features.sync.runner import SyncService
 from bot.features.workspaces import WorkspaceService
-from bot.providers.base import ProviderPlugin, Syncer
+from bot.providers.base import ProviderPlugin
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
 from handlers import cashbot
@@ -52,9 +52,9 @@ class Reports:
     views: FinancialViews
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
-    """Everything a running cashbot process holds, built once from Settings."""
+    """Everything a running cashbot process holds, built once from Settings by bot.app.wiring."""
 
     settings: Settings
     clock: Clock
@@ -76,25 +76,14 @@ class Runtime:
     notifier: SlackNotifier
     actors: ActorDirectory
     reports: Reports
-    plugins: list[ProviderPlugin] = field(default_factory=list)
-    web_routes: list[BaseRoute] = field(default_factory=list)
-    jobs: list[PeriodicJob] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The installed providers' plugins, in registry order; a list so a test can add a fake one.
+    plugins: list[ProviderPlugin]
+    web_routes: tuple[BaseRoute, ...]
+    jobs: tuple[PeriodicJob, ...]
+    closers: tuple[Callable[[], Awaitable[None]], ...]
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()
         for close in self.closers:  # providers' HTTP clients
             await close()
         await self.database.dispose()
-
-
-@dataclass(frozen=True)
-class ProviderParts:
-    """What a provider contributes: its plugin, its syncer, its web routes."""
-
-    plugin: ProviderPlugin
-    syncer: Syncer
-    routes: list[BaseRoute]
-
-
-ProviderBuilder = Callable[[Runtime], ProviderParts]

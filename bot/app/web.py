@@ -72,7 +72,7 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
             Route(SLACK_INSTALL_PATH, handler.handle, methods=["GET"]),
             Route(SLACK_REDIRECT_PATH, handler.handle, methods=["GET"]),
         ]
-    return routes + runtime.web_routes
+    return [*routes, *runtime.web_routes]
 
 
 class AccessLog:

@@ -1,10 +1,13 @@
-"""Builds the runtime: database, secrets, services, the Bolt app and its listeners."""
+"""The one composition root: builds the Runtime (services, installed providers, Bolt app, jobs) once."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from importlib import import_module
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp
@@ -16,11 +19,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.routing import BaseRoute
 
-from bot.app.runtime import ProviderBuilder, Reports, Runtime
+from bot.app.runtime import Reports, Runtime
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.domain import Provider
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
 from bot.features.access.usage_watch import UsageWatch
@@ -35,13 +40,12 @@ from bot.features.health import HealthService
 from bot.features.housekeeping import Housekeeping
 from bot.features.receivables.overdue import ReceivablesService
 from bot.features.report_cache import build_cache
-from bot.features.sync.requests import SyncNowRules, SyncRequests
+from bot.features.sync.requests import SyncRequests
 from bot.features.sync.runner import SyncResult, SyncService
 from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
+from bot.providers.base import CallBudget, Platform, ProviderPackage, ProviderParts
 from bot.providers.connections import ConnectionService
-from bot.providers.ponto.wiring import build_ponto
-from bot.providers.yuki.call_budget import DailyCallBudget
-from bot.providers.yuki.wiring import build_yuki
 from bot.render import Renderer
 from handlers import cashbot, connect, errors, lifecycle, request_context
 from handlers.access import AccessCommands
@@ -52,6 +56,7 @@ from handlers.notify import SlackNotifier
 from handlers.overdue import OverdueCommand
 from handlers.sync_button import SyncButton, SyncFollowUp
 from handlers.views import FinancialViews
+from handlers.web_pages import PageKit
 from storage.crypto import SecretBox
 from storage.database import Database
 from storage.slack_stores import DatabaseOAuthStateStore, EncryptedInstallationStore
@@ -64,11 +69,6 @@ BOT_SCOPES = ("commands", "chat:write", "users:read")
 SLACK_INSTALL_PATH = "/slack/install"
 UNINSTALL_REVOKE_SECONDS = 1.5
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
-
-
-def provider_builders() -> list[ProviderBuilder]:
-    """Each provider's builder, in the order they appear in /cashbot status."""
-    return [build_ponto, build_yuki]
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
@@ -157,8 +157,28 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     connections = ConnectionService(database, box, clock=clock)
     alerts = AlertService(database, clock=clock)
     audit = AuditTrail(database, settings.audit_key or "", clock=clock)
-    access = AccessService(database, clock=clock)
+    links = ConnectLinks(database, box, clock=clock)
     sync = SyncService(database, connections, alerts, clock=clock)
+    platform = Platform(
+        database, box, clock, connections, alerts, audit, links, settings.url_for, settings.timezone
+    )
+    providers = build_providers(settings, platform, sync)
+    access = AccessService(database, clock=clock)
+    workspaces = WorkspaceService(database, settings.timezone)
+    notifier = SlackNotifier(
+        lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
+    )
+    budgets = {package.provider.value: parts.budget for package, parts in providers if parts.budget}
+    reports = build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync, budgets)
+    receipts = EventReceipts(database, clock=clock)
+    kit = PageKit(
+        renderer,
+        notifier,
+        settings.public_url.startswith("https://"),
+        settings.sync_interval_minutes,
+        workspaces.workspace_id,
+        _nothing,
+    )
     runtime = Runtime(
         settings=settings,
         clock=clock,
@@ -168,31 +188,55 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         slack=slack,
         catalog=catalog,
         router=cashbot.CashbotRouter(catalog, renderer),
-        workspaces=WorkspaceService(database, settings.timezone),
-        receipts=EventReceipts(database, clock=clock),
+        workspaces=workspaces,
+        receipts=receipts,
         health=HealthService(database, settings.min_free_disk_mb),
-        links=ConnectLinks(database, box, clock=clock),
+        links=links,
         connections=connections,
         alerts=alerts,
         audit=audit,
         access=access,
         sync=sync,
-        notifier=SlackNotifier(
-            lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
-        ),
+        notifier=notifier,
         actors=ActorDirectory(),
-        reports=build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync),
+        reports=reports,
+        plugins=[parts.plugin for _, parts in providers],
+        web_routes=provider_pages(providers, kit, sync),
+        jobs=periodic_jobs(settings, database, receipts, reports, sync),
+        closers=tuple(close for _, parts in providers for close in parts.closers),
     )
-    for build in provider_builders():
-        parts = build(runtime)
-        runtime.plugins.append(parts.plugin)
-        runtime.sync.register(parts.syncer)
-        runtime.web_routes.extend(parts.routes)
-    _register_jobs(runtime)
     _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)
     return runtime
+
+
+Built = list[tuple[ProviderPackage, ProviderParts[Any]]]
+
+
+def build_providers(settings: Settings, platform: Platform, sync: SyncService) -> Built:
+    """Every installed provider's parts, in registry order; their syncers join the sync runner."""
+    built = [(package, package.build(settings, platform)) for package in registry.INSTALLED]
+    for _, parts in built:
+        sync.register(parts.syncer)
+    return built
+
+
+def provider_pages(providers: Built, kit: PageKit, sync: SyncService) -> tuple[BaseRoute, ...]:
+    """Each provider's web pages, from the handlers module its registry entry names."""
+    routes: list[BaseRoute] = []
+    for package, parts in providers:
+
+        async def first_sync(workspace_id: int, provider: Provider = package.provider) -> object:
+            return await sync.run(workspace_id, provider, "connect")
+
+        pages = import_module(package.pages).pages
+        routes += pages(parts, dataclasses.replace(kit, first_sync=first_sync))
+    return tuple(routes)
+
+
+async def _nothing(workspace_id: int) -> None:
+    return None
 
 
 def build_reports(
@@ -205,6 +249,7 @@ def build_reports(
     alerts: AlertService,
     audit: AuditTrail,
     sync: SyncService,
+    budgets: Mapping[str, CallBudget],
 ) -> Reports:
     """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
     cache = build_cache(settings.redis_url, settings.database_url, clock)
@@ -214,15 +259,7 @@ def build_reports(
     watch = UsageWatch(cache, alerts, clock=clock)
     views = FinancialViews(renderer, clock)
     cash = CashService(database, cache, calendar, stale_after=stale_after, clock=clock)
-    yuki_budget = DailyCallBudget(database, settings.yuki_daily_call_budget, clock=clock)
-    requests = SyncRequests(
-        database,
-        box,
-        sync,
-        yuki_calls_left=yuki_budget.remaining,
-        rules=SyncNowRules(yuki_daily_budget=settings.yuki_daily_call_budget),
-        clock=clock,
-    )
+    requests = SyncRequests(database, box, sync, budgets=budgets, clock=clock)
 
     async def invalidate(result: SyncResult) -> None:
         await cache.invalidate(str(result.workspace_id))
@@ -270,24 +307,27 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
     runtime.workspaces.on_uninstalled(forget)
 
 
-def _register_jobs(runtime: Runtime) -> None:
-    runtime.jobs.append(PeriodicJob("prune_event_receipts", 6 * 3600, runtime.receipts.prune))
+def periodic_jobs(
+    settings: Settings, database: Database, receipts: EventReceipts, reports: Reports, sync: SyncService
+) -> tuple[PeriodicJob, ...]:
+    """What the worker's leader runs on a timer."""
 
     async def prune_expired() -> None:
-        await Housekeeping(runtime.database, clock=runtime.clock).prune()
-
-    runtime.jobs.append(PeriodicJob("prune_expired_links", 3600, prune_expired))
+        await Housekeeping(database, clock=database.clock).prune()
 
     async def run_sync_requests() -> None:
-        await runtime.reports.sync_requests.run_pending()
-
-    runtime.jobs.append(PeriodicJob("sync_requests", 5, run_sync_requests))
+        await reports.sync_requests.run_pending()
 
     async def sync_all() -> None:
-        await runtime.sync.run_all("schedule")
+        await sync.run_all("schedule")
 
-    interval = runtime.settings.sync_interval_minutes * 60
-    runtime.jobs.append(PeriodicJob("sync_all", interval, sync_all, misfire_grace_seconds=interval // 2))
+    interval = settings.sync_interval_minutes * 60
+    return (
+        PeriodicJob("prune_event_receipts", 6 * 3600, receipts.prune),
+        PeriodicJob("prune_expired_links", 3600, prune_expired),
+        PeriodicJob("sync_requests", 5, run_sync_requests),
+        PeriodicJob("sync_all", interval, sync_all, misfire_grace_seconds=interval // 2),
+    )
 
 
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:

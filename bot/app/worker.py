@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -47,7 +47,7 @@ class Worker:
     def __init__(
         self,
         database: Database,
-        jobs: list[PeriodicJob],
+        jobs: Sequence[PeriodicJob],
         owner: str | None = None,
         *,
         lease_ttl: dt.timedelta = LEASE_TTL,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from bot.clock import Clock
 from bot.domain import LinkGrant, Provider, SyncOutcome
-from bot.providers.connections import ConnectionView
+from bot.providers.connections import ConnectionService, ConnectionView
+from storage.crypto import SecretBox
+from storage.database import Database
+
+ConnectT = TypeVar("ConnectT")
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,52 @@ class Links(Protocol):
     async def issue_csrf(self, link_id: int) -> str: ...
 
     async def check_csrf(self, link_id: int, csrf: str | None) -> bool: ...
+
+
+class CallBudget(Protocol):
+    """A provider's daily allowance of outside calls, shared by every process (Sync now keeps a reserve)."""
+
+    limit: int
+
+    async def remaining(self, scope: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What cashbot hands every provider it builds: storage, secrets, the clock and shared services."""
+
+    database: Database
+    box: SecretBox
+    clock: Clock
+    connections: ConnectionService
+    alerts: Alerts
+    audit: Audit
+    links: Links
+    url_for: Callable[[str], str]
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ProviderParts(Generic[ConnectT]):
+    """What a built provider contributes; `connect` is what its web pages drive."""
+
+    plugin: ProviderPlugin
+    syncer: Syncer
+    connect: ConnectT
+    budget: CallBudget | None = None
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderPackage:
+    """One installed provider, as the registry lists it.
+
+    `build(settings, platform)` makes its parts; `pages` names the handlers module whose
+    `pages(parts, kit)` returns its web routes; `web_paths` are those routes' paths.
+    """
+
+    provider: Provider
+    title: str
+    build: Callable[[Any, Platform], ProviderParts[Any]]
+    pages: str
+    web_paths: tuple[str, ...]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import Clock
+from bot.domain import mask_reference
 from bot.features.freshness import SourceStatus, WorkspaceCalendar, source_statuses
 from bot.features.report_cache import Codec, ReportCache
 from storage import reports
@@ -82,16 +83,6 @@ class CashPosition:
 
 
 CODEC = Codec(CashPosition)
-
-
-def mask_reference(reference: str | None, reference_type: str | None) -> str:
-    """ "BE68 •••• 0197" for an IBAN; any other reference keeps only its last four characters."""
-    compact = "".join((reference or "").split())
-    if len(compact) < 8:
-        return "••••" if compact else "—"
-    if (reference_type or "IBAN").upper() == "IBAN" and compact[:2].isalpha():
-        return f"{compact[:4].upper()} •••• {compact[-4:]}"
-    return f"•••• {compact[-4:]}"
 
 
 class CashService:

@@ -1,8 +1,8 @@
 """Sync now: enqueue at once (one pending per workspace), then a worker claims, syncs and follows up.
 
 `request()` answers within the click: it refuses politely when a request is already waiting,
-when the last sync started within the cooldown (Ponto throttles manual syncs for a few minutes),
-or when Yuki's daily call budget is nearly spent (then only the banks are synced, if connected).
+when the last sync started within the cooldown (banks throttle manual syncs for a few minutes),
+or when a provider's daily call budget is nearly spent (then only the others are synced).
 `run_pending()` is the leader's periodic job: it claims requests with a compare-and-swap, runs
 them through SyncService, and hands the finished request (with its decrypted response_url, never
 logged) to the follow-up, which replaces the clicked message with fresh figures.
@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock
 from bot.domain import Provider
 from bot.features.sync.runner import SyncResult, SyncService
+from bot.providers import registry
+from bot.providers.base import CallBudget
 from storage import reports
 from storage.crypto import SecretBox
 from storage.database import Database, affected_rows
@@ -36,7 +38,6 @@ STALE_CLAIM = dt.timedelta(minutes=10)  # a claim this old belonged to a process
 BUSY_RETRY = dt.timedelta(seconds=10)  # another sync of the connection is running: look again soon
 OK_OUTCOMES = ("success", "partial")
 PROVIDERS = frozenset(p.value for p in Provider)
-PROVIDERS_IN_ORDER = (Provider.PONTO.value, Provider.YUKI.value)
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class Enqueued:
     reason: str | None = None  # "pending" | "cooldown" | "budget" | "not_connected"
     retry_in: dt.timedelta | None = None
     providers: tuple[str, ...] = ()
-    yuki_skipped: bool = False
-    yuki_calls_left: int | None = None
+    skipped: str | None = None  # the title of a provider left out to spare its call budget
+    calls_left: int | None = None  # that provider's calls left today
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,10 @@ class SyncNowRules:
     """When a click is refused."""
 
     cooldown: dt.timedelta = dt.timedelta(minutes=5)
-    yuki_daily_budget: int = 800
-    yuki_reserve_share: float = 0.1  # keep this share of the day's budget for the scheduled syncs
+    reserve_share: float = 0.1  # keep this share of a day's call budget for the scheduled syncs
 
-    @property
-    def yuki_reserve(self) -> int:
-        return max(10, int(self.yuki_daily_budget * self.yuki_reserve_share))
+    def reserve(self, budget: CallBudget) -> int:
+        return max(10, int(budget.limit * self.reserve_share))
 
 
 class SyncRequests:
@@ -104,12 +103,12 @@ class SyncRequests:
         box: SecretBox,
         sync: SyncService,
         *,
-        yuki_calls_left: Callable[[str], Awaitable[int]],
+        budgets: Mapping[str, CallBudget],
         rules: SyncNowRules | None = None,
         clock: Clock,
     ) -> None:
         self._database = database
-        self._yuki_calls_left = yuki_calls_left
+        self._budgets = budgets
         self._box = box
         self._sync = sync
         self.rules = rules or SyncNowRules()
@@ -136,16 +135,25 @@ class SyncRequests:
         if last is not None and now - last < self.rules.cooldown:
             return Enqueued(False, "cooldown", retry_in=self.rules.cooldown - (now - last))
         providers = [s.provider for s in connected]
-        yuki = next((s for s in connected if s.provider == Provider.YUKI.value), None)
-        left = await self._yuki_calls_left(yuki.scope_key) if yuki is not None and yuki.scope_key else None
-        skip_yuki = left is not None and left < self.rules.yuki_reserve
-        if skip_yuki:
-            providers.remove(Provider.YUKI.value)
+        skipped, left = await self._spare_budgets(connected)
+        if skipped is not None:
+            providers.remove(skipped)
+        title = registry.titles().get(skipped or "")
         if not providers:
-            return Enqueued(False, "budget", yuki_calls_left=left)
+            return Enqueued(False, "budget", skipped=title, calls_left=left)
         if not await self._insert(ask, providers, len(connected), now):
             return Enqueued(False, "pending")
-        return Enqueued(True, providers=tuple(providers), yuki_skipped=skip_yuki, yuki_calls_left=left)
+        return Enqueued(True, providers=tuple(providers), skipped=title, calls_left=left)
+
+    async def _spare_budgets(self, connected: list[reports.SourceRow]) -> tuple[str | None, int | None]:
+        """The provider to leave out because its day's calls are nearly spent, and its calls left."""
+        for source in connected:
+            budget = self._budgets.get(source.provider)
+            if budget is not None and source.scope_key:
+                left = await budget.remaining(source.scope_key)
+                if left < self.rules.reserve(budget):
+                    return source.provider, left
+        return None, None
 
     async def _insert(self, ask: SyncAsk, providers: list[str], connected: int, now: dt.datetime) -> bool:
         try:
@@ -228,7 +236,7 @@ class SyncRequests:
                 for s in await reports.sources(session, row.workspace_id)
                 if s.state != "disconnected"
             }
-        providers = [row.provider] if row.provider else [p for p in PROVIDERS_IN_ORDER if p in connected]
+        providers = [row.provider] if row.provider else [p for p in registry.identifiers() if p in connected]
         results = tuple([await self._sync.run(row.workspace_id, Provider(p), "button") for p in providers])
         if any(r.outcome == "already_running" for r in results) and not self._too_old(row):
             await self._later(request_id)

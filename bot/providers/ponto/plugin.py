@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from bot.clock import Clock
-from bot.domain import Provider
+from bot.domain import Provider, mask_reference
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
-from bot.features.cash.position import mask_reference
 from bot.providers.base import Alerts, DisconnectResult
 from bot.providers.connections import ConnectionService, ConnectionView
 from bot.providers.http import RetryPolicy, Sleep

@@ -1,63 +1,82 @@
-"""Builds Ponto's parts (plugin, syncer, web routes) from the settings: part of the composition root."""
+"""Builds Ponto's parts (plugin, syncer, consent) from its settings, and its registry entry."""
 
 from __future__ import annotations
 
-from bot.app.runtime import ProviderParts, Runtime
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
 from bot.domain import Provider
+from bot.providers.base import Platform, ProviderPackage, ProviderParts
 from bot.providers.ponto.consent import PontoConsent
 from bot.providers.ponto.plugin import CALLBACK_PATH, PontoConfig, PontoGateway, PontoPlugin, PontoTokens
 from bot.providers.ponto.sync import PontoSyncer, SyncOptions
-from handlers.ponto import PontoWeb
 
 
-def build_ponto(runtime: Runtime) -> ProviderParts:
-    settings = runtime.settings
-    config = PontoConfig(
+class PontoSettings(Protocol):
+    """The settings Ponto reads (PONTO_* in the environment)."""
+
+    ponto_client_id: str | None
+    ponto_client_secret: str | None
+    ponto_api_url: str
+    ponto_authorization_url: str
+    ponto_scopes: str
+    ponto_client_cert: str | None
+    ponto_client_key: str | None
+    ponto_request_sync: bool
+    ponto_unknown_attributes: Literal["error", "ignore"]
+
+
+@dataclass(frozen=True)
+class PontoConnect:
+    """What Ponto's web pages drive: the consent flow, and the plugin that says if it is configured."""
+
+    consent: PontoConsent
+    plugin: PontoPlugin
+
+
+def config_from(settings: PontoSettings, platform: Platform) -> PontoConfig:
+    return PontoConfig(
         client_id=settings.ponto_client_id,
         client_secret=settings.ponto_client_secret,
         api_url=settings.ponto_api_url,
         authorization_url=settings.ponto_authorization_url,
-        redirect_uri=settings.url_for(CALLBACK_PATH),
+        redirect_uri=platform.url_for(CALLBACK_PATH),
         scopes=settings.ponto_scopes,
         client_cert=settings.ponto_client_cert,
         client_key=settings.ponto_client_key,
         request_sync=settings.ponto_request_sync,
         unknown_attributes=settings.ponto_unknown_attributes,
     )
-    gateway = PontoGateway(config, clock=runtime.clock)
-    runtime.closers.append(gateway.aclose)
-    tokens = PontoTokens(gateway, runtime.connections, runtime.alerts, clock=runtime.clock)
-    plugin = PontoPlugin(config, gateway, runtime.connections, runtime.database, clock=runtime.clock)
+
+
+def build(settings: PontoSettings, platform: Platform) -> ProviderParts[PontoConnect]:
+    config = config_from(settings, platform)
+    clock = platform.clock
+    gateway = PontoGateway(config, clock=clock)
+    tokens = PontoTokens(gateway, platform.connections, platform.alerts, clock=clock)
+    plugin = PontoPlugin(config, gateway, platform.connections, platform.database, clock=clock)
     syncer = PontoSyncer(
-        runtime.database,
+        platform.database,
         tokens.client,
-        runtime.connections,
-        runtime.alerts,
-        SyncOptions(request_sync=config.request_sync, timezone=settings.timezone),
-        clock=runtime.clock,
+        platform.connections,
+        platform.alerts,
+        SyncOptions(request_sync=config.request_sync, timezone=platform.timezone),
+        clock=clock,
     )
     consent = PontoConsent(
         config,
         gateway,
-        database=runtime.database,
-        box=runtime.box,
-        links=runtime.links,
-        connections=runtime.connections,
-        alerts=runtime.alerts,
-        audit=runtime.audit,
-        clock=runtime.clock,
+        database=platform.database,
+        box=platform.box,
+        links=platform.links,
+        connections=platform.connections,
+        alerts=platform.alerts,
+        audit=platform.audit,
+        clock=clock,
     )
+    return ProviderParts(plugin, syncer, PontoConnect(consent, plugin), closers=(gateway.aclose,))
 
-    async def first_sync(team_id: str) -> None:
-        workspace_id = await runtime.workspaces.workspace_id(team_id)
-        await runtime.sync.run(workspace_id, Provider.PONTO, "connect")
 
-    web = PontoWeb(
-        consent,
-        plugin,
-        runtime.renderer,
-        runtime.notifier,
-        secure_cookie=settings.public_url.startswith("https://"),
-        after_connect=first_sync,
-    )
-    return ProviderParts(plugin, syncer, web.routes())
+PACKAGE = ProviderPackage(
+    Provider.PONTO, "Ponto", build, pages="handlers.ponto", web_paths=("/connect/ponto", CALLBACK_PATH)
+)

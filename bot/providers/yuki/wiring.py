@@ -1,22 +1,31 @@
-"""Builds Yuki's parts (plugin, syncer, connect form) from the settings: part of the composition root."""
+"""Builds Yuki's parts (plugin, syncer, connect form) from its settings, and its registry entry."""
 
 from __future__ import annotations
 
-from bot.app.runtime import ProviderParts, Runtime
+from typing import Protocol
+
 from bot.domain import Provider
+from bot.providers.base import Platform, ProviderPackage, ProviderParts
 from bot.providers.yuki.api import CallGate, MemorySessions, YukiClient
 from bot.providers.yuki.call_budget import DailyCallBudget
-from bot.providers.yuki.connect import YukiConnected, YukiConnector
+from bot.providers.yuki.connect import YukiConnector
 from bot.providers.yuki.plugin import YukiPlugin
 from bot.providers.yuki.sync import YukiSyncer
-from handlers import yuki as yuki_web
+
+CONNECT_PATH = "/connect/yuki"
 
 
-def build_yuki(runtime: Runtime) -> ProviderParts:
-    """Yuki: a client factory sharing one session cache, the call budget, form, plugin, syncer."""
-    settings = runtime.settings
+class YukiSettings(Protocol):
+    """The settings Yuki reads (YUKI_* in the environment)."""
+
+    yuki_api_url: str
+    yuki_daily_call_budget: int
+
+
+def build(settings: YukiSettings, platform: Platform) -> ProviderParts[YukiConnector]:
+    """A client factory sharing one session cache, the call budget, the connect form, plugin, syncer."""
     sessions = MemorySessions()
-    budget = DailyCallBudget(runtime.database, settings.yuki_daily_call_budget, clock=runtime.clock)
+    budget = DailyCallBudget(platform.database, settings.yuki_daily_call_budget, clock=platform.clock)
 
     def clients(access_key: str, *, gate: CallGate | None, currency: str = "EUR") -> YukiClient:
         return YukiClient(
@@ -24,29 +33,20 @@ def build_yuki(runtime: Runtime) -> ProviderParts:
         )
 
     connector = YukiConnector(
-        database=runtime.database,
-        links=runtime.links,
-        connections=runtime.connections,
+        database=platform.database,
+        links=platform.links,
+        connections=platform.connections,
         budget=budget,
-        audit=runtime.audit,
+        audit=platform.audit,
         clients=clients,
-        clock=runtime.clock,
-    )
-
-    async def first_sync(connected: YukiConnected) -> None:
-        await runtime.sync.run(connected.grant.workspace_id, Provider.YUKI, "connect")
-
-    page = yuki_web.YukiConnectPage(
-        connector,
-        runtime.renderer,
-        runtime.notifier,
-        secure=settings.public_url.startswith("https://"),
-        budget=settings.yuki_daily_call_budget,
-        sync_minutes=settings.sync_interval_minutes,
-        after_connect=first_sync,
+        clock=platform.clock,
     )
     return ProviderParts(
-        plugin=YukiPlugin(runtime.database, runtime.connections, budget),
-        syncer=YukiSyncer(runtime.database, runtime.connections, budget, clients, clock=runtime.clock),
-        routes=page.routes(),
+        plugin=YukiPlugin(platform.database, platform.connections, budget),
+        syncer=YukiSyncer(platform.database, platform.connections, budget, clients, clock=platform.clock),
+        connect=connector,
+        budget=budget,
     )
+
+
+PACKAGE = ProviderPackage(Provider.YUKI, "Yuki", build, pages="handlers.yuki", web_paths=(CONNECT_PATH,))
