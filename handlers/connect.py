@@ -13,6 +13,7 @@ from bot.features.access.rights import AccessService
 from bot.features.audit.trail import AuditTrail
 from bot.features.connect.links import ConnectLinks
 from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
 from bot.providers.base import ProviderPlugin
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
@@ -56,7 +57,7 @@ class ConnectCommands:
         return {plugin.provider.value: plugin for plugin in self._plugin_list}
 
     def register(self, router: CashbotRouter) -> None:
-        names = "ponto|yuki"
+        names = "|".join(registry.identifiers())
         router.add(
             "connect",
             CommandSpec(f"/cashbot connect {names}", "Get a one-time link to connect a provider"),

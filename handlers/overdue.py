@@ -23,7 +23,7 @@ from handlers.views import (
     is_ephemeral,
 )
 
-PURPOSE = "/overdue shows your customers' late invoices from Yuki."
+PURPOSE = "overdue"  # the sentence is in templates/cash_connect.json.j2
 
 
 class OverdueCommand:

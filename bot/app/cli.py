@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.app.logs import configure_logging
 from bot.config import Settings
+from bot.domain import Provider
 from bot.errors import CashbotError, ConfigError, UserError
 
 if TYPE_CHECKING:
@@ -187,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--output", default="demo-output", help="folder for the Block Kit JSON")
         if name == "sync":
             command.add_argument("--workspace", metavar="TEAM_ID", help="only this Slack team id")
-            command.add_argument("--provider", choices=["ponto", "yuki"], help="only this provider")
+            command.add_argument(
+                "--provider", choices=[provider.value for provider in Provider], help="only this provider"
+            )
         if name == "backup":
             command.add_argument(
                 "action", nargs="?", choices=["verify"], help="verify FILE: the restore drill"

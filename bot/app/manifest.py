@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.app.wiring import BOT_SCOPES, SLACK_REDIRECT_PATH
 from bot.config import Settings
+from bot.providers import registry
 from handlers.catalog import SLASH_COMMANDS
 
 BOT_EVENTS = ("app_uninstalled", "tokens_revoked")
@@ -17,7 +18,7 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
             "name": "cashbot",
-            "description": "Cash position and overdue invoices from Ponto and Yuki, in Slack.",
+            "description": f"Cash position and overdue invoices from {registry.joined_titles()}, in Slack.",
             "background_color": "#1f4d3a",
         },
         "features": {

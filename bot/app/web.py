@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import metrics
 from bot.app.runtime import Runtime
 from bot.app.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
+from bot.providers import registry
 from handlers import web
 from handlers.slack_http import SlackEndpoint
 from storage.migrate import upgrade_to_head
@@ -84,13 +85,11 @@ class AccessLog:
             "/slack/events",
             "/slack/install",
             "/slack/oauth_redirect",
-            "/connect/ponto",
-            "/connect/yuki",
-            "/oauth/ponto/callback",
             "/healthz",
             "/readyz",
             "/metrics",
         }
+        | {path for package in registry.INSTALLED for path in package.web_paths}
     )
 
     def __init__(self, app: ASGIApp) -> None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bot.domain import ConnectionState, Provider
+from bot.domain import ConnectionState
+from bot.providers import registry
 from storage.database import Database
 from storage.models import Workspace
 from storage.reports import SourceRow
 
-TITLES = {Provider.PONTO.value: "Ponto", Provider.YUKI.value: "Yuki"}
 NOT_CONNECTED = "not_connected"
 TIMEZONE_SECONDS = 600.0
 
@@ -47,19 +47,18 @@ class SourceStatus:
 def source_statuses(
     rows: Iterable[SourceRow], now: dt.datetime, stale_after: dt.timedelta
 ) -> tuple[SourceStatus, ...]:
-    """Ponto then Yuki, each connected or not; stale when the last success is older than `stale_after`."""
+    """Each installed provider in registry order, connected or not; stale after `stale_after`."""
     found = {row.provider: row for row in rows}
     statuses = []
-    for provider in (Provider.PONTO.value, Provider.YUKI.value):
+    titles = registry.titles()
+    for provider, title in titles.items():
         row = found.get(provider)
         if row is None:
-            statuses.append(SourceStatus(provider, TITLES[provider], NOT_CONNECTED, None, False, None))
+            statuses.append(SourceStatus(provider, title, NOT_CONNECTED, None, False, None))
             continue
         stale = row.last_success_at is None or now - row.last_success_at > stale_after
         statuses.append(
-            SourceStatus(
-                provider, TITLES[provider], row.state, row.last_success_at, stale, row.last_error_code
-            )
+            SourceStatus(provider, title, row.state, row.last_success_at, stale, row.last_error_code)
         )
     return tuple(statuses)
 

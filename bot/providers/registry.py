@@ -15,6 +15,11 @@ def titles() -> dict[str, str]:
     return {package.provider.value: package.title for package in INSTALLED}
 
 
+def joined_titles() -> str:
+    """ "Ponto and Yuki": the installed providers in a sentence."""
+    return " and ".join(titles().values())
+
+
 def identifiers() -> tuple[str, ...]:
     """Each provider's identifier, in order: what `/cashbot connect <provider>` accepts."""
     return tuple(package.provider.value for package in INSTALLED)
