@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
 
 from bot.domain import Provider
 from bot.providers.base import Platform, ProviderPackage, ProviderParts
 from bot.providers.ponto.consent import PontoConsent
 from bot.providers.ponto.plugin import CALLBACK_PATH, PontoConfig, PontoGateway, PontoPlugin, PontoTokens
+from bot.providers.ponto.settings import PontoSettings
 from bot.providers.ponto.sync import PontoSyncer, SyncOptions
-
-
-class PontoSettings(Protocol):
-    """The settings Ponto reads (PONTO_* in the environment)."""
-
-    ponto_client_id: str | None
-    ponto_client_secret: str | None
-    ponto_api_url: str
-    ponto_authorization_url: str
-    ponto_scopes: str
-    ponto_client_cert: str | None
-    ponto_client_key: str | None
-    ponto_request_sync: bool
-    ponto_unknown_attributes: Literal["error", "ignore"]
 
 
 @dataclass(frozen=True)

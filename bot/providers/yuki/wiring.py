@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from bot.domain import Provider
 from bot.providers.base import Platform, ProviderPackage, ProviderParts
 from bot.providers.yuki.api import CallGate, MemorySessions, YukiClient
 from bot.providers.yuki.call_budget import DailyCallBudget
 from bot.providers.yuki.connect import YukiConnector
 from bot.providers.yuki.plugin import YukiPlugin
+from bot.providers.yuki.settings import YukiSettings
 from bot.providers.yuki.sync import YukiSyncer
 
 CONNECT_PATH = "/connect/yuki"
-
-
-class YukiSettings(Protocol):
-    """The settings Yuki reads (YUKI_* in the environment)."""
-
-    yuki_api_url: str
-    yuki_daily_call_budget: int
 
 
 def build(settings: YukiSettings, platform: Platform) -> ProviderParts[YukiConnector]:
