@@ -16,7 +16,7 @@ SlackMode = Literal["single", "multi", "none"]
 
 @dataclass(frozen=True)
 class Settings(ProviderSettings):
-    """Every setting of the contract in DESIGN.md §2, parsed and validated once."""
+    """Every setting of the contract (README.md, Configuration), parsed and validated once."""
 
     slack_signing_secret: str | None = None
     slack_bot_token: str | None = None

@@ -51,9 +51,7 @@ class CashCommand:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
         workspace_id = context.get("workspace_id")
-        return await answer(
-            ack, self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id)
-        )
+        return await answer(self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id))
 
     async def reply(self, request: CommandRequest, actor: Actor, workspace_id: int | None) -> Reply:
         public = wants_public(request.text)

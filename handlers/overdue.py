@@ -62,7 +62,7 @@ class OverdueCommand:
             query = parse_overdue(request.text)
             return await self.reply(query, actor, workspace_id, request.channel_id, "/overdue")
 
-        return await answer(ack, self._views.renderer, "/overdue", produce)
+        return await answer(self._views.renderer, "/overdue", produce)
 
     async def show_more(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond

@@ -24,7 +24,6 @@ from storage.migrate import upgrade_to_head
 log = logging.getLogger("cashbot.http")
 
 Hook = Callable[[Runtime], Awaitable[None]]
-SLOW_SECONDS = 1.0  # Slack gives up after 3
 SLOW_SECONDS = 1.0  # Slack gives up at 3
 
 

@@ -12,9 +12,8 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot import metrics
 from bot.clock import Clock
@@ -306,36 +305,22 @@ class SyncService:
 
         return list(await asyncio.gather(*(one(c) for c in connections)))
 
-    async def last_runs(self, workspace_id: int, limit: int = 10) -> list[dict[str, Any]]:
-        async with self._database.read() as session:
-            rows = (
-                await session.execute(
-                    select(SyncRunRow)
-                    .where(SyncRunRow.workspace_id == workspace_id)
-                    .order_by(SyncRunRow.started_at.desc())
-                    .limit(limit)
-                )
-            ).scalars()
-            return [
-                {
-                    "provider": r.provider,
-                    "outcome": r.outcome,
-                    "started_at": r.started_at,
-                    "error_code": r.error_code,
-                }
-                for r in rows
-            ]
+
+# Most specific first: a subclass gets its own code, never the generic "provider_error".
+PROVIDER_ERROR_CODES: tuple[tuple[type[ProviderError], str], ...] = (
+    (ReauthRequired, "reauth_required"),
+    (RateLimited, "rate_limited"),
+    (ProviderUnavailable, "provider_unavailable"),
+    (MalformedResponse, "malformed_response"),
+)
 
 
 def _describe(error: Exception) -> tuple[str, str]:
     """A short code and a safe message (our errors never carry secrets)."""
     if isinstance(error, ProviderError):
-        code = error.code or {
-            ReauthRequired: "reauth_required",
-            RateLimited: "rate_limited",
-            ProviderUnavailable: "provider_unavailable",
-            MalformedResponse: "malformed_response",
-        }.get(type(error), "provider_error")
+        code = error.code or next(
+            (code for kind, code in PROVIDER_ERROR_CODES if isinstance(error, kind)), "provider_error"
+        )
         return code, str(error)[:500]
     if isinstance(error, SecretUnreadable):
         return "secret_unreadable", str(error)
