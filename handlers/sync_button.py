@@ -16,7 +16,13 @@ from bot.domain import Actor
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder, ViewGate
 from bot.features.cash.position import CashService
-from bot.features.sync.requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
+from bot.features.sync.requests import (
+    OK_OUTCOMES,
+    RESPONSE_URL_LIFETIME,
+    FinishedRequest,
+    SyncAsk,
+    SyncRequests,
+)
 from bot.features.workspaces import WorkspaceService
 from bot.providers import registry
 from bot.render import Renderer
@@ -124,7 +130,7 @@ class SyncFollowUp:
         position = await self._cash.position(done.workspace_id, fresh=True)
         outcomes = " · ".join(
             f"{registry.titles().get(r.provider.value, r.provider.value)} "
-            + ("✓" if r.outcome in ("success", "partial") else f"failed ({r.error_code or r.outcome})")
+            + ("✓" if r.outcome in OK_OUTCOMES else f"failed ({r.error_code or r.outcome})")
             for r in done.results
         )
         message = self._views.cash(

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.domain import Provider
-from bot.features.sync.runner import SyncResult, SyncService
+from bot.features.sync.runner import RunOutcome, SyncResult, SyncService
 from bot.providers import registry
 from bot.providers.base import CallBudget
 from storage import reports
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 RESPONSE_URL_LIFETIME = dt.timedelta(minutes=30)  # Slack accepts posts to a response_url this long
 STALE_CLAIM = dt.timedelta(minutes=10)  # a claim this old belonged to a process that died
 BUSY_RETRY = dt.timedelta(seconds=10)  # another sync of the connection is running: look again soon
-OK_OUTCOMES = ("success", "partial")
+OK_OUTCOMES = (RunOutcome.SUCCESS, RunOutcome.PARTIAL)
 PROVIDERS = frozenset(p.value for p in Provider)
 
 
@@ -238,7 +238,7 @@ class SyncRequests:
             }
         providers = [row.provider] if row.provider else [p for p in registry.identifiers() if p in connected]
         results = tuple([await self._sync.run(row.workspace_id, Provider(p), "button") for p in providers])
-        if any(r.outcome == "already_running" for r in results) and not self._too_old(row):
+        if any(r.outcome is RunOutcome.ALREADY_RUNNING for r in results) and not self._too_old(row):
             await self._later(request_id)
             return
         outcome = "success" if all(r.outcome in OK_OUTCOMES for r in results) else "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import enum
 import json
 import logging
 import os
@@ -41,13 +42,24 @@ FAILURES_BEFORE_ALERT = 3
 LEASE_TTL = dt.timedelta(minutes=2)
 
 
+class RunOutcome(enum.StrEnum):
+    """How `SyncService.run` ended: the run's own outcome, or why no run happened."""
+
+    SUCCESS = SyncOutcome.SUCCESS.value
+    PARTIAL = SyncOutcome.PARTIAL.value
+    FAILED = SyncOutcome.FAILED.value
+    NOT_CONNECTED = "not_connected"
+    NEEDS_REAUTH = "needs_reauth"
+    ALREADY_RUNNING = "already_running"
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """How one run ended."""
 
     workspace_id: int
     provider: Provider
-    outcome: str
+    outcome: RunOutcome
     run_id: int | None = None
     fetched: int = 0
     written: int = 0
@@ -93,14 +105,16 @@ class SyncService:
         connection = await self._connections.find(workspace_id, provider)
         syncer = self.syncers.get(provider)
         if connection is None or syncer is None or connection.state == ConnectionState.DISCONNECTED:
-            return SyncResult(workspace_id, provider, "not_connected")
+            return SyncResult(workspace_id, provider, RunOutcome.NOT_CONNECTED)
         if connection.state == ConnectionState.NEEDS_REAUTH:
-            return SyncResult(workspace_id, provider, "needs_reauth", error_code=connection.last_error_code)
+            return SyncResult(
+                workspace_id, provider, RunOutcome.NEEDS_REAUTH, error_code=connection.last_error_code
+            )
         # Each run holds the lease under its own name: a second run in this very process (the
         # hourly job and a "Sync now", say) must be turned away just like one in another process.
         lease, owner = f"sync:{connection.id}", f"{self._owner}:{uuid.uuid4().hex[:8]}"
         if not await acquire_or_renew(self._database, lease, owner, self._lease_ttl):
-            return SyncResult(workspace_id, provider, "already_running")
+            return SyncResult(workspace_id, provider, RunOutcome.ALREADY_RUNNING)
         keeper = asyncio.create_task(self._keep_lease(lease, owner))
         try:
             return await self._run_locked(connection, syncer, trigger, lease, owner)
@@ -169,14 +183,14 @@ class SyncService:
             )
 
     async def _finish(
-        self, run: SyncRun, outcome: str, code: str | None = None, message: str | None = None
+        self, run: SyncRun, outcome: SyncOutcome, code: str | None = None, message: str | None = None
     ) -> SyncResult:
         async with self._database.write() as session:
             await session.execute(
                 update(SyncRunRow)
                 .where(SyncRunRow.id == run.id)
                 .values(
-                    outcome=outcome,
+                    outcome=outcome.value,
                     finished_at=self._clock.now(),
                     items_fetched=run.fetched,
                     items_written=run.written,
@@ -189,7 +203,7 @@ class SyncService:
         return SyncResult(
             run.workspace_id,
             run.provider,
-            outcome,
+            RunOutcome(outcome.value),
             run.id,
             run.fetched,
             run.written,
@@ -202,7 +216,7 @@ class SyncService:
         await self._connections.record_success(connection.id)
         for key in ("failing", "reauth", "secret"):
             await self._alerts.resolve(connection.workspace_id, f"{connection.provider.value}:{key}")
-        return await self._finish(run, run.outcome.value)
+        return await self._finish(run, run.outcome)
 
     async def _failed(self, connection: ConnectionView, run: SyncRun, error: Exception) -> SyncResult:
         code, message = _describe(error)
@@ -219,7 +233,7 @@ class SyncService:
             return SyncResult(
                 run.workspace_id,
                 run.provider,
-                SyncOutcome.FAILED.value,
+                RunOutcome.FAILED,
                 run.id,
                 error_code=code,
                 error_message=message,
@@ -227,7 +241,7 @@ class SyncService:
         try:
             await self._record_failure(connection, error, code, message)
         finally:
-            result = await self._finish(run, SyncOutcome.FAILED.value, code, message)
+            result = await self._finish(run, SyncOutcome.FAILED, code, message)
         return result
 
     async def _record_failure(
