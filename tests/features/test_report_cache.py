@@ -82,6 +82,9 @@ async def test_concurrent_readers_share_one_computation(cache) -> None:  # type:
 
     readers = [asyncio.create_task(backend.get_or_compute(scope, "k", source, CODEC)) for _ in range(20)]
     await until(lambda: source.calls == 1)
+    # The other readers' arrival at the running computation cannot be seen from outside; on Redis
+    # each first waits for its GET. Give them that moment (a reader later than it computes anew).
+    await asyncio.sleep(0.2)
     source.gate.set()
     values = await asyncio.gather(*readers)
 
