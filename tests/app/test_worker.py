@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from bot.app.worker import PeriodicJob, Worker
 from bot.clock import SystemClock
 from storage.database import Database
+from storage.migrate import upgrade_to_head
 
 
 async def wait_until(condition, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -67,3 +72,54 @@ async def test_a_dead_leader_is_replaced_once_its_lease_lapses(database_url: str
     await database.dispose()
 
     assert runs["standby"] > 0
+
+
+async def test_a_failing_job_is_logged_and_runs_again_while_the_others_go_on(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Database(database_url, clock=SystemClock())
+    runs: Counter[str] = Counter()
+
+    async def broken() -> None:
+        runs["broken"] += 1
+        raise RuntimeError("the job broke")
+
+    worker = Worker(
+        database, [PeriodicJob("broken", 0.1, broken), counting_job(runs, "ok")], owner="w", renew_every=0.2
+    )
+    caplog.set_level(logging.ERROR, logger="bot.app.worker")
+    await worker.start()
+    await wait_until(lambda: runs["broken"] >= 2 and runs["ok"] >= 2)
+    await worker.stop()
+    await database.dispose()
+
+    failures = [record for record in caplog.records if record.getMessage() == "worker.job_failed"]
+    assert failures, "a failing job must be logged"
+    assert {record.job for record in failures} == {"broken"}  # type: ignore[attr-defined]
+    assert "the job broke" in failures[0].error  # type: ignore[attr-defined]
+
+
+async def test_a_leader_whose_database_goes_away_loses_the_lease_and_runs_nothing(tmp_path: Path) -> None:
+    # A SQLite file of its own on either backend: the "outage" is its folder disappearing.
+    folder = tmp_path / "data"
+    folder.mkdir()
+    database = Database(f"sqlite+aiosqlite:///{folder / 'cashbot.db'}", clock=SystemClock())
+    await upgrade_to_head(database)
+    runs: Counter[str] = Counter()
+    worker = Worker(
+        database, [counting_job(runs, "a")], owner="a", lease_ttl=dt.timedelta(seconds=1), renew_every=0.1
+    )
+    await worker.start()
+    await wait_until(lambda: worker.is_leader and runs["a"] > 0)
+
+    await database.dispose()  # drop pooled connections: the next renewal must open the file again
+    folder.rename(tmp_path / "gone")
+    await wait_until(lambda: not worker.is_leader)
+    stopped_at = runs["a"]
+    await asyncio.sleep(0.4)  # four job intervals
+    assert runs["a"] == stopped_at, "a worker without the lease must not run jobs"
+
+    (tmp_path / "gone").rename(folder)
+    await wait_until(lambda: worker.is_leader)  # storage is back: it takes the lease again
+    await worker.stop()
+    await database.dispose()

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from bot.clock import SystemClock
 from bot.domain import Provider
+from bot.errors import StorageUnavailable
 from bot.features.audit.group_commit import AuditBatcher
 from bot.features.audit.trail import AuditTrail
 from storage.database import Database
 from storage.models import AuditEvent
 from tests.features import cash_data as data
 from tests.features.audit.test_trail import tamper
-from tests.harness import AUDIT_KEY, BotUnderTest
+from tests.harness import AUDIT_KEY, BotUnderTest, DatabaseFactory
 
 
 async def views_recorded(bot: BotUnderTest) -> list[AuditEvent]:
@@ -96,3 +97,21 @@ async def test_deleting_the_newest_rows_shows_at_the_next_append(database_url: s
 
     assert hidden.ok, "a cut tail alone is invisible inside the database (hence the logged heads)"
     assert not shown.ok and shown.broken[0].seq == 4 and "missing" in shown.broken[0].reason
+
+
+async def test_a_failed_group_commit_fails_every_view_waiting_on_it(
+    databases: DatabaseFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.features.audit.group_commit")
+    database = Database(await databases.read_only_url(), clock=SystemClock())  # the commit cannot land
+    batcher = AuditBatcher(AuditTrail(database, AUDIT_KEY, clock=database.clock))
+    try:
+        outcomes = await asyncio.gather(
+            *(batcher.record(team_id="T1", actor=f"U{n}", action="view.cash") for n in range(20)),
+            return_exceptions=True,
+        )
+    finally:
+        await database.dispose()
+
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes), outcomes
+    assert not [r for r in caplog.records if r.getMessage() == "audit.head"], "nothing was committed"

@@ -229,3 +229,33 @@ async def test_a_long_run_keeps_its_lease(world) -> None:  # type: ignore[no-unt
 
     assert second.outcome == "already_running"
     assert (await first).outcome == "success"
+
+
+class CredentialReader:
+    """A syncer that, like every provider's, starts by decrypting the stored credentials."""
+
+    provider = Provider.PONTO
+
+    def __init__(self, connections: ConnectionService) -> None:
+        self.connections = connections
+
+    async def sync(self, connection: ConnectionView, run: SyncRun) -> None:
+        await self.connections.load(connection.workspace_id, connection.provider)
+
+
+async def test_an_unreadable_secret_fails_the_sync_and_raises_an_alert(world) -> None:  # type: ignore[no-untyped-def]
+    database, _, alerts, workspace_id = world
+    # The process now runs with a different key: the credentials saved under the old one are unreadable.
+    rekeyed = ConnectionService(database, SecretBox([generate_key()]), clock=database.clock)
+    service = SyncService(database, rekeyed, alerts, clock=database.clock)
+    service.register(CredentialReader(rekeyed))
+
+    result = await service.run(workspace_id, Provider.PONTO, "schedule")
+    again = await service.run(workspace_id, Provider.PONTO, "schedule")
+
+    assert (result.outcome, result.error_code) == (SyncOutcome.FAILED, "secret_unreadable")
+    assert again.error_code == "secret_unreadable"
+    (alert,) = await alerts.open_alerts(workspace_id)  # raised once, repeated, not duplicated
+    assert (alert.kind, alert.severity) == ("secret_unreadable", "error")
+    view = await rekeyed.find(workspace_id, Provider.PONTO)
+    assert view is not None and view.state == ConnectionState.FAILING
