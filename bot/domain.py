@@ -42,6 +42,16 @@ class Actor:
     tz: str | None = None
 
 
+def mask_reference(reference: str | None, reference_type: str | None) -> str:
+    """ "BE68 •••• 0197" for an IBAN; any other reference keeps only its last four characters."""
+    compact = "".join((reference or "").split())
+    if len(compact) < 8:
+        return "••••" if compact else "—"
+    if (reference_type or "IBAN").upper() == "IBAN" and compact[:2].isalpha():
+        return f"{compact[:4].upper()} •••• {compact[-4:]}"
+    return f"•••• {compact[-4:]}"
+
+
 @dataclass(frozen=True)
 class LinkGrant:
     """What a valid link stands for: which workspace and Slack user asked to connect what."""
@@ -51,13 +61,3 @@ class LinkGrant:
     team_id: str
     slack_user_id: str
     provider: Provider
-
-
-def mask_reference(reference: str | None, reference_type: str | None) -> str:
-    """ "BE68 •••• 0197" for an IBAN; any other reference keeps only its last four characters."""
-    compact = "".join((reference or "").split())
-    if len(compact) < 8:
-        return "••••" if compact else "—"
-    if (reference_type or "IBAN").upper() == "IBAN" and compact[:2].isalpha():
-        return f"{compact[:4].upper()} •••• {compact[-4:]}"
-    return f"•••• {compact[-4:]}"

@@ -71,25 +71,21 @@ class Syncer(Protocol):
     async def sync(self, connection: ConnectionView, run: SyncRun) -> None: ...
 
 
-class Alerts(Protocol):
-    """The alert channel, as a provider raises and resolves alerts (bot.features.alerts)."""
+RaiseAlert = Callable[..., Awaitable[bool]]
+"""`raise_alert(workspace_id, *, kind, dedupe_key, title, detail=None, severity="warning")`: True when new."""
 
-    async def raise_alert(
-        self,
-        workspace_id: int,
-        *,
-        kind: str,
-        dedupe_key: str,
-        title: str,
-        detail: dict[str, Any] | None = None,
-        severity: str = "warning",
-    ) -> bool: ...
+
+class Alerts(Protocol):
+    """The alert channel, as a provider raises and resolves alerts (bot.features.alerts.AlertService)."""
+
+    @property
+    def raise_alert(self) -> RaiseAlert: ...
 
     async def resolve(self, workspace_id: int, dedupe_key: str) -> bool: ...
 
 
 class Audit(Protocol):
-    """The audit trail, as a provider records a connect (bot.features.audit.trail)."""
+    """The audit trail, as a provider records a connect and a view is recorded (AuditTrail, AuditBatcher)."""
 
     async def record(
         self,

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from bot.domain import Actor
 from bot.features.access.rights import AccessService
 from bot.features.access.usage_watch import UsageWatch
+from bot.providers.base import Audit
 
-
-class AuditRecorder(Protocol):
-    """AuditTrail or AuditBatcher."""
-
-    async def record(
-        self,
-        *,
-        team_id: str | None,
-        actor: str,
-        action: str,
-        outcome: str = "ok",
-        channel_id: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None: ...
+AuditRecorder = Audit  # AuditTrail or AuditBatcher: the one protocol, in bot.providers.base
 
 
 @dataclass(frozen=True)
