@@ -1,1 +1,1 @@
-"""bot/app."""
+"""The one composition root: the Runtime container, web routes and lifespan, the worker, the CLI."""

@@ -1,1 +1,1 @@
-"""Clients for Ponto and Yuki, written like libraries: no storage, no Slack."""
+"""Providers: the plugin base and ports, the registry of installed ones, one package per provider."""

@@ -1,1 +1,1 @@
-"""tests/app."""
+"""Tests of the composition root, processes and worker."""

@@ -1,1 +1,1 @@
-"""tests/demo."""
+"""Tests of `cashbot demo`."""

@@ -1,1 +1,1 @@
-"""bot/features/access."""
+"""Access: who may manage and see financial data, the gate every view passes, unusual use."""

@@ -1,1 +1,1 @@
-"""bot/features/audit."""
+"""The audit trail and its group commit."""

@@ -1,1 +1,1 @@
-"""bot/features/cash."""
+"""The cash position behind /cash."""

@@ -1,1 +1,1 @@
-"""bot/features/connect."""
+"""Connecting a provider: the one-time links handed out in Slack."""

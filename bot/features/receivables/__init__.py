@@ -1,1 +1,1 @@
-"""bot/features/receivables."""
+"""Overdue receivables behind /overdue."""

@@ -1,1 +1,1 @@
-"""bot/features/sync."""
+"""Running provider syncs, on a timer and on "Sync now"."""

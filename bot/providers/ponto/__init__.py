@@ -1,1 +1,1 @@
-"""bot/providers/ponto."""
+"""Ponto (banks): client library, settings, tokens, consent, sync, plugin, wiring (nothing loads here)."""

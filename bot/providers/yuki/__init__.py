@@ -1,1 +1,1 @@
-"""bot/providers/yuki."""
+"""Yuki (books): client library, settings, call budget, connect form, sync, plugin, wiring."""

@@ -1,1 +1,1 @@
-"""tests/features/audit."""
+"""Tests of the audit trail."""

@@ -1,1 +1,1 @@
-"""tests/features/connect."""
+"""Tests of connect links and housekeeping."""

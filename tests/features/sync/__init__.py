@@ -1,1 +1,1 @@
-"""tests/features/sync."""
+"""Tests of the sync runner."""

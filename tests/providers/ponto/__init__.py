@@ -1,1 +1,1 @@
-"""tests/providers/ponto."""
+"""Tests of Ponto's package."""

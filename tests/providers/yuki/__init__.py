@@ -1,1 +1,1 @@
-"""tests/providers/yuki."""
+"""Tests of Yuki's package."""
