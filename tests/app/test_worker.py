@@ -93,10 +93,14 @@ async def test_a_failing_job_is_logged_and_runs_again_while_the_others_go_on(
     await worker.stop()
     await database.dispose()
 
-    failures = [record for record in caplog.records if record.getMessage() == "worker.job_failed"]
-    assert failures, "a failing job must be logged"
-    assert {record.job for record in failures} == {"broken"}  # type: ignore[attr-defined]
-    assert "the job broke" in failures[0].error  # type: ignore[attr-defined]
+    # Only the broken job's failures count: a stop under load may also cancel a lease renewal.
+    failures = [
+        record
+        for record in caplog.records
+        if record.getMessage() == "worker.job_failed" and record.__dict__["job"] == "broken"
+    ]
+    assert len(failures) >= 2, "every failure of the job is logged"
+    assert all("the job broke" in record.__dict__["error"] for record in failures)
 
 
 async def test_a_leader_whose_database_goes_away_loses_the_lease_and_runs_nothing(tmp_path: Path) -> None:
