@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -171,14 +170,6 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     budgets = {package.provider.value: parts.budget for package, parts in providers if parts.budget}
     reports = build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync, budgets)
     receipts = EventReceipts(database, clock=clock)
-    kit = PageKit(
-        renderer,
-        notifier,
-        settings.public_url.startswith("https://"),
-        settings.sync_interval_minutes,
-        workspaces.workspace_id,
-        _nothing,
-    )
     runtime = Runtime(
         settings=settings,
         clock=clock,
@@ -201,7 +192,7 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         actors=ActorDirectory(),
         reports=reports,
         plugins=[parts.plugin for _, parts in providers],
-        web_routes=provider_pages(providers, kit, sync),
+        web_routes=provider_pages(providers, settings, renderer, notifier, workspaces, sync),
         jobs=periodic_jobs(settings, database, receipts, reports, sync),
         closers=tuple(close for _, parts in providers for close in parts.closers),
     )
@@ -222,7 +213,14 @@ def build_providers(settings: Settings, platform: Platform, sync: SyncService) -
     return built
 
 
-def provider_pages(providers: Built, kit: PageKit, sync: SyncService) -> tuple[BaseRoute, ...]:
+def provider_pages(
+    providers: Built,
+    settings: Settings,
+    renderer: Renderer,
+    notifier: SlackNotifier,
+    workspaces: WorkspaceService,
+    sync: SyncService,
+) -> tuple[BaseRoute, ...]:
     """Each provider's web pages, from the handlers module its registry entry names."""
     routes: list[BaseRoute] = []
     for package, parts in providers:
@@ -230,13 +228,16 @@ def provider_pages(providers: Built, kit: PageKit, sync: SyncService) -> tuple[B
         async def first_sync(workspace_id: int, provider: Provider = package.provider) -> object:
             return await sync.run(workspace_id, provider, "connect")
 
-        pages = import_module(package.pages).pages
-        routes += pages(parts, dataclasses.replace(kit, first_sync=first_sync))
+        kit = PageKit(
+            renderer,
+            notifier,
+            secure=settings.public_url.startswith("https://"),
+            sync_interval_minutes=settings.sync_interval_minutes,
+            workspace_id=workspaces.workspace_id,
+            first_sync=first_sync,
+        )
+        routes += import_module(package.pages).pages(parts, kit)
     return tuple(routes)
-
-
-async def _nothing(workspace_id: int) -> None:
-    return None
 
 
 def build_reports(
