@@ -41,7 +41,7 @@ from bot.sandbox.yuki import YukiSimulator
 from bot.sandbox.yuki_seed import SeedSize
 from storage.database import Database
 from storage.migrate import upgrade_to_head
-from storage.models import Connection, OpenItem, Workspace, utcnow
+from storage.models import Connection, OpenItem, Workspace
 from storage.yuki import close_vanished_items, record_unparsed, upsert_open_items
 
 
@@ -78,7 +78,7 @@ async def prepare(database: Database) -> tuple[int, int]:
 async def store(database: Database, ids: tuple[int, int], items: list[OutstandingItem]) -> None:
     """What the Yuki sync does with one answer, in one transaction."""
     workspace_id, connection_id = ids
-    seen_at = utcnow()
+    seen_at = database.clock.now()
     async with database.write() as session:
         await record_unparsed(
             session, workspace_id=workspace_id, kind="receivable", failures=[], seen_at=seen_at
@@ -97,7 +97,7 @@ async def store(database: Database, ids: tuple[int, int], items: list[Outstandin
 async def plain_insert(database: Database, ids: tuple[int, int], items: list[OutstandingItem]) -> None:
     """Baseline: the same rows with a plain multi-row INSERT (kind 'baseline', removed after)."""
     workspace_id, connection_id = ids
-    now = utcnow()
+    now = database.clock.now()
     rows = [
         _values(item)
         | {
