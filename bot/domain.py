@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from decimal import Decimal
 
 
 class Provider(enum.StrEnum):
@@ -43,34 +42,22 @@ class Actor:
     tz: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An exact amount in one currency; never a float."""
+def mask_reference(reference: str | None, reference_type: str | None) -> str:
+    """ "BE68 •••• 0197" for an IBAN; any other reference keeps only its last four characters."""
+    compact = "".join((reference or "").split())
+    if len(compact) < 8:
+        return "••••" if compact else "—"
+    if (reference_type or "IBAN").upper() == "IBAN" and compact[:2].isalpha():
+        return f"{compact[:4].upper()} •••• {compact[-4:]}"
+    return f"•••• {compact[-4:]}"
 
-    amount: Decimal
-    currency: str
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal):
-            raise TypeError("Money.amount must be a Decimal")
-        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
-            raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
+@dataclass(frozen=True)
+class LinkGrant:
+    """What a valid link stands for: which workspace and Slack user asked to connect what."""
 
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
-
-    def __add__(self, other: Money) -> Money:
-        self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same_currency(other)
-        return Money(self.amount - other.amount, self.currency)
-
-    def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
-
-    def _same_currency(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+    link_id: int
+    workspace_id: int
+    team_id: str
+    slack_user_id: str
+    provider: Provider

@@ -4,10 +4,11 @@ CashbotError                 base; `str(error)` is safe to log (never a secret, 
 ├── ConfigError              a setting is missing or malformed; start-up stops with one line
 ├── UserError                bad input from a person; the message is shown to them as is
 │   └── LinkInvalid          a one-time link or OAuth state is unknown, expired, used or foreign
-├── AccessDenied             the Slack user may not see financial data
 ├── NotConnected             the workspace has no active connection to the provider
 ├── StorageUnavailable       the database cannot be reached or written
 ├── SecretUnreadable         a stored secret does not decrypt with the configured keys
+├── BackupError              a backup cannot be made, verified or restored (storage.backup)
+├── RenderError              a template renders invalid Block Kit or breaks a limit (bot.render)
 └── ProviderError            an outside API (Ponto, Yuki, Slack) failed; carries code, request id
     ├── ReauthRequired       the grant or key is no longer valid: a person must reconnect
     ├── ProviderUnavailable  timeouts, connection errors, 5xx: worth retrying later
@@ -38,10 +39,6 @@ class UserError(CashbotError):
 
 class LinkInvalid(UserError):
     """A one-time link or OAuth state is unknown, expired, already used or not yours."""
-
-
-class AccessDenied(CashbotError):
-    """The Slack user may not see financial data in this workspace."""
 
 
 class NotConnected(CashbotError):

@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from bot import format as fmt
+from bot import formatting as fmt
+from bot.errors import CashbotError
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -23,7 +24,7 @@ MAX_HEADER = 150
 MAX_FALLBACK_TEXT = 4000
 
 
-class RenderError(Exception):
+class RenderError(CashbotError):
     """A template produced something Slack would refuse (a bug in cashbot, never user input)."""
 
 

@@ -6,10 +6,10 @@ import re
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import AuditRecorder
+from bot.features.access.rights import AccessService
+from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from bot.services.access import AccessService
-from bot.services.viewing import AuditRecorder
-from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply

@@ -8,13 +8,13 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.domain import Actor, ConnectionState, Provider
 from bot.errors import UserError
+from bot.features.access.rights import AccessService
 from bot.features.incidents import records
 from bot.features.incidents.records import IncidentFacts
+from bot.features.sync.requests import Enqueued, SyncAsk, SyncRequests
+from bot.features.workspaces import WorkspaceService
+from bot.providers.connections import ConnectionService
 from bot.render import Renderer
-from bot.services.access import AccessService
-from bot.services.connections import ConnectionService
-from bot.services.sync_requests import Enqueued, SyncAsk, SyncRequests
-from bot.services.workspaces import WorkspaceService
 from handlers.alert_words import TITLES
 from handlers.cashbot import CashbotRouter
 from handlers.slash import CommandRequest, Reply

@@ -6,12 +6,9 @@ import datetime as dt
 from typing import Any
 
 from bot.features.incidents.lifecycle import Notice
+from bot.providers import registry
 
-TITLES = {"ponto": "Ponto", "yuki": "Yuki"}
-SHOWS = {
-    "ponto": "`/cash` shows the bank balances of the last good sync",
-    "yuki": "`/overdue` and the books side of `/cash` show the last good sync",
-}
+TITLES = registry.titles()
 
 
 def words(notice: Notice) -> dict[str, Any]:
@@ -28,7 +25,7 @@ def words(notice: Notice) -> dict[str, Any]:
         "since": stamp(facts.first_failed_at),
         "last_good": stamp(last_good) if last_good else "never",
         "count": _count(facts.failures, facts.last_failed_at, facts.kind),
-        "based_on": f"{SHOWS.get(facts.provider, 'cashbot shows the last good sync')}"
+        "based_on": f"`/cash` and `/overdue` show what {title} gave at the last good sync"
         + (f" ({stamp(last_good)})." if last_good else ", and there has been none yet."),
         "todo": _todo(title, facts.kind),
         "reconnect": facts.kind in ("reauth", "consent"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.rights import AccessService
 from bot.features.consent_watch import ConsentNotice
 from bot.features.incidents.lifecycle import Notice
 from bot.features.incidents.records import (
@@ -15,9 +16,8 @@ from bot.features.incidents.records import (
     open_incidents,
     set_alert_channel,
 )
+from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from bot.services.access import AccessService
-from bot.services.workspaces import WorkspaceService
 from handlers.alert_words import TITLES, stamp, words
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec

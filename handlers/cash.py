@@ -10,17 +10,18 @@ from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import ViewGate
+from bot.features.cash.position import CashService
+from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
 from bot.render import Renderer
-from bot.services.balances import CashService
-from bot.services.viewing import ViewGate
-from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
 from handlers.views import FinancialViews, Respond, action_actor, action_value, answer_action, channel_of
 
 USAGE = "Usage: `/cash` (only you see the answer) or `/cash public` (in a channel where that is allowed)."
-PURPOSE = "/cash shows your bank balances through Ponto, compared with the books in Yuki."
+PURPOSE = "cash"  # the sentence is in templates/cash_connect.json.j2
 
 
 def wants_public(text: str) -> bool:
@@ -50,9 +51,7 @@ class CashCommand:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
         workspace_id = context.get("workspace_id")
-        return await answer(
-            ack, self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id)
-        )
+        return await answer(self._views.renderer, "/cash", lambda: self.reply(request, actor, workspace_id))
 
     async def reply(self, request: CommandRequest, actor: Actor, workspace_id: int | None) -> Reply:
         public = wants_public(request.text)
@@ -84,13 +83,14 @@ class ConnectButtons:
         self._renderer = renderer
 
     def register(self, app: AsyncApp) -> None:
-        app.action(re.compile(r"^cashbot_connect_(ponto|yuki)$"))(self.clicked)
+        names = "|".join(map(re.escape, registry.identifiers()))
+        app.action(re.compile(f"^cashbot_connect_({names})$"))(self.clicked)
 
     async def clicked(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond
     ) -> None:
         await ack()
-        provider = action_value(body) if action_value(body) in ("ponto", "yuki") else ""
+        provider = action_value(body) if action_value(body) in registry.identifiers() else ""
         actor = action_actor(body, context)
         request = CommandRequest(
             team_id=actor.team_id,

@@ -36,7 +36,7 @@ class CashbotRouter:
     async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)
         actor = context.get("actor") or Actor(request.team_id, request.user_id)
-        return await answer(ack, self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
+        return await answer(self._renderer, "/cashbot", lambda: self._dispatch(request, actor))
 
     async def run(self, request: CommandRequest, actor: Actor) -> Reply:
         """Dispatch a /cashbot request built elsewhere (a button that stands for a subcommand)."""

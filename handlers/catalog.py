@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.providers import registry
+
 
 @dataclass(frozen=True)
 class SlashCommand:
@@ -19,7 +21,11 @@ class SlashCommand:
 SLASH_COMMANDS = (
     SlashCommand("/cash", "Cash position across all bank accounts", "[public]"),
     SlashCommand("/overdue", "Overdue customer invoices", "[min-days] [customer words] [public]"),
-    SlashCommand("/cashbot", "Connect Ponto and Yuki, status, digest, access, help", "help"),
+    SlashCommand(
+        "/cashbot",
+        f"Connect {registry.joined_titles()}, status, digest, access, help",
+        "help",
+    ),
 )
 
 

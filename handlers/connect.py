@@ -9,13 +9,14 @@ from typing import Any
 from bot.clock import Clock
 from bot.domain import Actor, Provider
 from bot.errors import UserError
+from bot.features.access.rights import AccessService
+from bot.features.audit.trail import AuditTrail
+from bot.features.connect.links import ConnectLinks
+from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
+from bot.providers.base import ProviderPlugin
+from bot.providers.connections import ConnectionService
 from bot.render import Renderer
-from bot.services.access import AccessService
-from bot.services.audit import AuditTrail
-from bot.services.connect_links import ConnectLinks
-from bot.services.connections import ConnectionService
-from bot.services.plugins import ProviderPlugin
-from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter, StatusLines
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply
@@ -58,7 +59,7 @@ class ConnectCommands:
 
     def register(self, router: CashbotRouter) -> None:
         self._sections = router.status_sections  # read at use: features add theirs in any order
-        names = "ponto|yuki"
+        names = "|".join(registry.identifiers())
         router.add(
             "connect",
             CommandSpec(f"/cashbot connect {names}", "Get a one-time link to connect a provider"),

@@ -9,16 +9,16 @@ from collections.abc import Awaitable, Callable
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import ViewGate
+from bot.features.access.rights import AccessService
 from bot.features.digest import chart
 from bot.features.digest.compose import Digest, DigestComposer
 from bot.features.digest.runner import digest_key
 from bot.features.digest.schedule import Occurrence, local_date, parse_day_time, parse_timezone
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from bot.features.digest.status import recent_runs
+from bot.features.workspaces import WorkspaceService
 from bot.render import Message, Renderer
-from bot.services.access import AccessService
-from bot.services.viewing import ViewGate
-from bot.services.workspaces import WorkspaceService
 from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
 from handlers.slash import CommandRequest, Reply

@@ -14,9 +14,10 @@ from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
 from bot.features.home.content import HomeService
+from bot.features.sync.requests import SyncAsk, SyncRequests
+from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
 from bot.render import Renderer
-from bot.services.sync_requests import SyncAsk, SyncRequests
-from bot.services.workspaces import WorkspaceService
 from handlers.alert_buttons import retry_text
 from handlers.cashbot import CashbotRouter
 from handlers.slash import CommandRequest, Reply
@@ -71,7 +72,7 @@ class HomeTab:
         self, ack: Any, body: dict[str, Any], context: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        provider = action_value(body) if action_value(body) in ("ponto", "yuki") else ""
+        provider = action_value(body) if action_value(body) in registry.identifiers() else ""
         await self._answer(
             body, context, client, "Connect", lambda actor: self._run(actor, f"connect {provider}")
         )

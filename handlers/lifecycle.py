@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.services.events import EventReceipts
-from bot.services.workspaces import WorkspaceService
+from bot.features.events import EventReceipts
+from bot.features.workspaces import WorkspaceService
 
 
 def register(app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipts) -> None:

@@ -8,9 +8,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
-from bot.services.receivables import OverdueQuery, ReceivablesService, parse_button, parse_overdue
-from bot.services.viewing import ViewGate, invoice_numbers
-from bot.services.workspaces import WorkspaceService
+from bot.features.access.gate import ViewGate, invoice_numbers
+from bot.features.receivables.overdue import OverdueQuery, ReceivablesService, parse_button, parse_overdue
+from bot.features.workspaces import WorkspaceService
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
 from handlers.views import (
@@ -23,7 +23,7 @@ from handlers.views import (
     is_ephemeral,
 )
 
-PURPOSE = "/overdue shows your customers' late invoices from Yuki."
+PURPOSE = "overdue"  # the sentence is in templates/cash_connect.json.j2
 
 
 class OverdueCommand:
@@ -62,7 +62,7 @@ class OverdueCommand:
             query = parse_overdue(request.text)
             return await self.reply(query, actor, workspace_id, request.channel_id, "/overdue")
 
-        return await answer(ack, self._views.renderer, "/overdue", produce)
+        return await answer(self._views.renderer, "/overdue", produce)
 
     async def show_more(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond

@@ -20,8 +20,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import StorageUnavailable
-from bot.services.events import EventReceipts
-from bot.services.workspaces import WorkspaceService
+from bot.features.events import EventReceipts
+from bot.features.workspaces import WorkspaceService
 from handlers.actor import ActorDirectory
 
 log = logging.getLogger(__name__)

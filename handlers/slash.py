@@ -69,9 +69,7 @@ class Reply:
 Ack = Callable[..., Awaitable[None]]
 
 
-async def answer(
-    ack: Ack, renderer: Renderer, command: str, produce: Callable[[], Awaitable[Reply]]
-) -> BoltResponse:
+async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitable[Reply]]) -> BoltResponse:
     """Run `produce`; its reply is the HTTP answer (Bolt sends a listener's returned BoltResponse).
 
     Any failure becomes a short message, never a trace. The reply's JSON is cached with the

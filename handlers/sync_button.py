@@ -14,17 +14,22 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import UserError
+from bot.features.access.gate import AuditRecorder, ViewGate
+from bot.features.cash.position import CashService
+from bot.features.sync.requests import (
+    OK_OUTCOMES,
+    RESPONSE_URL_LIFETIME,
+    FinishedRequest,
+    SyncAsk,
+    SyncRequests,
+)
+from bot.features.workspaces import WorkspaceService
+from bot.providers import registry
 from bot.render import Renderer
-from bot.services.balances import CashService
-from bot.services.sync_requests import RESPONSE_URL_LIFETIME, FinishedRequest, SyncAsk, SyncRequests
-from bot.services.viewing import AuditRecorder, ViewGate
-from bot.services.workspaces import WorkspaceService
 from handlers.slash import Ack, Reply
 from handlers.views import FinancialViews, Respond, action_actor, answer_action, channel_of, is_ephemeral
 
 log = logging.getLogger(__name__)
-
-TITLES = {"ponto": "Ponto", "yuki": "Yuki"}
 
 
 class SyncButton:
@@ -94,7 +99,7 @@ class SyncButton:
             detail={"providers": list(result.providers), "reason": result.reason},
         )
         minutes = math.ceil(result.retry_in.total_seconds() / 60) if result.retry_in else 0
-        titles = [TITLES.get(p, p) for p in result.providers]
+        titles = [registry.titles().get(p, p) for p in result.providers]
         return Reply(
             self._renderer.message("cash_sync_answer.json.j2", result=result, minutes=minutes, titles=titles)
         )
@@ -124,8 +129,8 @@ class SyncFollowUp:
             return
         position = await self._cash.position(done.workspace_id, fresh=True)
         outcomes = " · ".join(
-            f"{TITLES.get(r.provider.value, r.provider.value)} "
-            + ("✓" if r.outcome in ("success", "partial") else f"failed ({r.error_code or r.outcome})")
+            f"{registry.titles().get(r.provider.value, r.provider.value)} "
+            + ("✓" if r.outcome in OK_OUTCOMES else f"failed ({r.error_code or r.outcome})")
             for r in done.results
         )
         message = self._views.cash(

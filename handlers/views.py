@@ -18,11 +18,11 @@ from bot import metrics
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
+from bot.features.access.gate import Admission
+from bot.features.cash.position import CashPosition
+from bot.features.freshness import SourceStatus
+from bot.features.receivables.overdue import OverduePage
 from bot.render import Message, Renderer
-from bot.services.balances import CashPosition
-from bot.services.receivables import OverduePage
-from bot.services.sources import SourceStatus
-from bot.services.viewing import Admission
 from handlers.slash import Reply
 
 log = logging.getLogger(__name__)

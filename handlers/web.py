@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.services.health import HealthService
+from bot.features.health import HealthService
 
 
 async def healthz(request: Request) -> Response:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import HTMLResponse
 
 from bot.render import Renderer
+from handlers.notify import SlackNotifier
+
+
+@dataclass(frozen=True)
+class PageKit:
+    """What every provider's web pages are given: rendering, Slack notices and its first sync."""
+
+    renderer: Renderer
+    notifier: SlackNotifier
+    secure: bool  # PUBLIC_URL is https: cookies are Secure
+    sync_interval_minutes: int
+    workspace_id: Callable[[str], Awaitable[int]]  # Slack team id -> workspace id
+    first_sync: Callable[[int], Awaitable[object]]  # runs this provider's first sync of a workspace
 
 
 def security_headers(secure: bool, nonce: str | None = None) -> dict[str, str]:

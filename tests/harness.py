@@ -15,14 +15,14 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.asgi import create_app
+from bot.app.runtime import Runtime
+from bot.app.web import create_app
+from bot.app.wiring import build_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.runtime import Runtime
 from bot.sandbox.server import LoopbackServer
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.slack_requests import SlackRequests
-from bot.wiring import build_runtime
 from storage.crypto import generate_key
 from storage.database import Database
 from storage.migrate import upgrade_to_head

@@ -17,15 +17,15 @@ import pytest
 
 from bot.clock import SystemClock
 from bot.domain import Provider
-from bot.integrations.http import RetryPolicy
-from bot.integrations.ponto import PontoOAuth, TokenSet, Transport, new_code_verifier
+from bot.features.alerts import AlertService
+from bot.features.sync.runner import SyncService
+from bot.providers.connections import ConnectionService, ConnectionView
+from bot.providers.http import RetryPolicy
+from bot.providers.ponto.api import PontoOAuth, TokenSet, Transport, new_code_verifier
+from bot.providers.ponto.plugin import PontoConfig, PontoGateway, PontoTokens
+from bot.providers.ponto.sync import PontoSyncer, SyncOptions
 from bot.sandbox.ponto import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PontoSimulator
 from bot.sandbox.server import serve_simulator
-from bot.services.alerts import AlertService
-from bot.services.connections import ConnectionService, ConnectionView
-from bot.services.ponto import PontoConfig, PontoGateway, PontoTokens
-from bot.services.ponto_sync import PontoSyncer, SyncOptions
-from bot.services.sync import SyncService
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
 from storage.workspaces import ensure_workspace

@@ -1,1 +1,1 @@
-"""Use cases by feature (bot/services moves here); features know nothing of Slack or Jinja."""
+"""Use cases: what cashbot does, independent of Slack and of how it is rendered."""

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.services.access import AccessService
+from bot.features.access.rights import AccessService
 from storage.outbox import Envelope, Outbox
 
 log = logging.getLogger(__name__)

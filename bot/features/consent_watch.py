@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain import Provider
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import CONSENT
-from bot.services.connections import ConnectionService, ConnectionView
+from bot.providers.connections import ConnectionService, ConnectionView
 from storage.outbox import Envelope, Outbox
 
 log = logging.getLogger(__name__)
@@ -59,14 +58,16 @@ class ConsentWatch:
     async def tick(self) -> int:
         """Enqueue the warnings due now; how many were new."""
         now, new = self._clock.now(), 0
-        for connection in await self._connections.active(provider=Provider.PONTO):
+        for connection in await self._connections.active():  # whichever provider has a consent end
             expires = connection.consent_expires_at
             if expires is None or expires <= now:
                 continue  # an ended consent fails the next sync: that is a reauth alert
             due = stage(expires - now)
             if due != 7:
                 # Renewed (reconnected) since a 7-day alert: that alert has recovered.
-                await self._incidents.recovered(connection.workspace_id, Provider.PONTO.value, (CONSENT,))
+                await self._incidents.recovered(
+                    connection.workspace_id, connection.provider.value, (CONSENT,)
+                )
             if due is not None:
                 new += await self._warn(connection, expires, due, now)
         return new
@@ -86,6 +87,6 @@ class ConsentWatch:
                 log.info("consent.warned", extra={"connection": connection.id, "days": days})
         if days == 7:
             await self._incidents.failed(
-                connection.workspace_id, Provider.PONTO.value, CONSENT, None, repeats=False
+                connection.workspace_id, connection.provider.value, CONSENT, None, repeats=False
             )
         return new

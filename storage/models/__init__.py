@@ -1,6 +1,5 @@
 """Every cashbot table, importable from one place."""
 
-from storage.models.banking import BankAccount, BankTransaction
 from storage.models.base import Amount, Base, UTCDateTime
 from storage.models.core import (
     AccessGrant,
@@ -20,7 +19,8 @@ from storage.models.core import (
     Workspace,
 )
 from storage.models.incidents import Incident
-from storage.models.ledger import CallBudget, LedgerBalance, OpenItem, UnparsedItem
+from storage.models.ponto import BankAccount, BankTransaction
+from storage.models.yuki import CallBudget, LedgerBalance, OpenItem, UnparsedItem
 
 __all__ = [
     "AccessGrant",

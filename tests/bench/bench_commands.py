@@ -36,16 +36,16 @@ import psutil
 
 from bot.clock import SystemClock
 from bot.domain import Provider
+from bot.features.cash.position import CashService
+from bot.features.freshness import WorkspaceCalendar
+from bot.features.receivables.overdue import OverdueQuery, ReceivablesService
+from bot.features.report_cache import InProcessCache
 from bot.sandbox.server import serve_simulator
 from bot.sandbox.slack import DEFAULT_TEAM, SimUser, SlackSimulator
-from bot.services.balances import CashService
-from bot.services.cache import InProcessCache
-from bot.services.receivables import OverdueQuery, ReceivablesService
-from bot.services.sources import WorkspaceCalendar
 from storage.crypto import generate_key, one_time_token
 from storage.database import Database
 from storage.migrate import upgrade_to_head
-from tests.services import cash_data as data
+from tests.features import cash_data as data
 
 CONNECTIONS = 32
 ACCOUNTS = 50
@@ -123,7 +123,7 @@ async def build_database(path: Path, transactions: int) -> float:
 
 
 async def _grant(database: Database, workspace_id: int, user: str) -> None:
-    from bot.services.access import AccessService
+    from bot.features.access.rights import AccessService
 
     await AccessService(database, clock=database.clock).grant(workspace_id, user, "U0ADMIN")
 
@@ -384,7 +384,9 @@ async def _cashbot(
         "PORT": str(port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    process = start_server([sys.executable, "-m", "bot.cli", "web"], env, port, work / f"cashbot-{label}.log")
+    process = start_server(
+        [sys.executable, "-m", "bot.app.cli", "web"], env, port, work / f"cashbot-{label}.log"
+    )
     try:
         return await load(f"cashbot, {label} transactions", port, secret, process.pid, seconds, check=True)
     finally:

@@ -28,12 +28,12 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bot.app.digest import DigestParts
+from bot.app.wiring import build_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.digest_wiring import DigestParts
 from bot.sandbox.server import serve_simulator
 from bot.sandbox.slack import SlackSimulator
-from bot.wiring import build_runtime
 from storage.crypto import generate_key
 from storage.database import Database
 from storage.migrate import upgrade_to_head

@@ -42,11 +42,11 @@ from sqlalchemy.engine import make_url
 
 from bot.clock import SystemClock
 from bot.domain import Provider
-from bot.services.alerts import AlertService
-from bot.services.connections import ConnectionService
-from bot.services.ponto import PontoGateway, PontoTokens
-from bot.services.ponto_sync import COMMIT_ROWS, PontoSyncer
-from bot.services.sync import SyncService
+from bot.features.alerts import AlertService
+from bot.features.sync.runner import SyncService
+from bot.providers.connections import ConnectionService
+from bot.providers.ponto.plugin import PontoGateway, PontoTokens
+from bot.providers.ponto.sync import COMMIT_ROWS, PontoSyncer
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
 from storage.migrate import upgrade_to_head

@@ -32,17 +32,17 @@ from sqlalchemy.engine import make_url
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain import Provider
-from bot.integrations.yuki.items import read_item
-from bot.integrations.yuki.models import ItemFailure, OutstandingItem
-from bot.integrations.yuki.protocol import OUTSTANDING_DEBTOR_ITEMS
-from bot.integrations.yuki.reader import read_answer
+from bot.providers.yuki.api.items import read_item
+from bot.providers.yuki.api.models import ItemFailure, OutstandingItem
+from bot.providers.yuki.api.protocol import OUTSTANDING_DEBTOR_ITEMS
+from bot.providers.yuki.api.reader import read_answer
+from bot.providers.yuki.sync import _values
 from bot.sandbox.yuki import YukiSimulator
 from bot.sandbox.yuki_seed import SeedSize
-from bot.services.yuki_sync import _values
 from storage.database import Database
-from storage.ledger import close_vanished_items, record_unparsed, upsert_open_items
 from storage.migrate import upgrade_to_head
-from storage.models import Connection, OpenItem, Workspace, utcnow
+from storage.models import Connection, OpenItem, Workspace
+from storage.yuki import close_vanished_items, record_unparsed, upsert_open_items
 
 
 def raw_parse(body: bytes) -> int:
@@ -78,7 +78,7 @@ async def prepare(database: Database) -> tuple[int, int]:
 async def store(database: Database, ids: tuple[int, int], items: list[OutstandingItem]) -> None:
     """What the Yuki sync does with one answer, in one transaction."""
     workspace_id, connection_id = ids
-    seen_at = utcnow()
+    seen_at = database.clock.now()
     async with database.write() as session:
         await record_unparsed(
             session, workspace_id=workspace_id, kind="receivable", failures=[], seen_at=seen_at
@@ -97,7 +97,7 @@ async def store(database: Database, ids: tuple[int, int], items: list[Outstandin
 async def plain_insert(database: Database, ids: tuple[int, int], items: list[OutstandingItem]) -> None:
     """Baseline: the same rows with a plain multi-row INSERT (kind 'baseline', removed after)."""
     workspace_id, connection_id = ids
-    now = utcnow()
+    now = database.clock.now()
     rows = [
         _values(item)
         | {

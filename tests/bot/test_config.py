@@ -114,7 +114,7 @@ def test_start_up_with_bad_config_prints_one_line_and_no_traceback(command: str)
     env["PUBLIC_URL"] = "http://cash.example.com"
 
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", command],
+        [sys.executable, "-m", "bot.app.cli", command],
         env=env,
         capture_output=True,
         text=True,

@@ -7,11 +7,11 @@ import datetime as dt
 
 import pytest
 
+from bot.app.digest import OUTBOX_LEASE
+from bot.app.worker import PeriodicJob, Worker
 from bot.clock import ManualClock
 from bot.delivery.sender import Sender
-from bot.digest_wiring import OUTBOX_LEASE
 from bot.sandbox.slack import Failure, SlackSimulator
-from bot.scheduler import PeriodicJob, Worker
 from storage.outbox import Claimed
 from tests.features.digest_support import (
     CHANNEL,

@@ -10,16 +10,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.app.digest import DigestParts
 from bot.clock import ManualClock
 from bot.delivery.sender import MARKER_EVENT
-from bot.digest_wiring import DigestParts
 from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
 from storage.models import DigestRun, OutboxMessage
+from tests.features import cash_data as data
+from tests.features.cash_data import Account, Item
 from tests.harness import BotUnderTest, bot_settings, running_bot
-from tests.services import cash_data as data
-from tests.services.cash_data import Account, Item
 
 UTC = dt.UTC
 CHANNEL = "C0FINANCE"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.digest import OUTBOX_LEASE
 from bot.clock import ManualClock
 from bot.delivery.sender import Sender
-from bot.digest_wiring import OUTBOX_LEASE
 from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import YukiSimulator

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import format as fmt
+from bot import formatting as fmt
+from bot.app.worker import Worker
 from bot.clock import ManualClock
 from bot.features.digest.schedule import DAYS
 from bot.sandbox.ponto import PontoSimulator
 from bot.sandbox.slack import SlackSimulator
-from bot.scheduler import Worker
 from storage.models import SyncRun
 from tests.features.digest_support import CHANNEL, digests_in, subscribe, text_of, tick_and_send
 from tests.handlers.test_cash_end_to_end import finished

@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from decimal import Decimal
 
-from bot import format as fmt
+from bot import formatting as fmt
 from bot.clock import ManualClock
 from bot.sandbox.slack import SlackSimulator
 from tests.features.digest_support import (

@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
 from storage.models import AuditEvent, Workspace
+from tests.features import cash_data as data
 from tests.harness import BotUnderTest
-from tests.services import cash_data as data
 
 
 async def actions(bot: BotUnderTest) -> list[tuple[str, str, str, dict]]:  # type: ignore[type-arg]

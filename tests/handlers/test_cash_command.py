@@ -13,10 +13,10 @@ from bot.domain import Provider
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import DEFAULT_TEAM, SimUser, SlackSimulator
 from storage.models import AuditEvent
+from tests.features import cash_data as data
+from tests.features.cash_data import Account
 from tests.handlers.test_connect_commands import RecordingPlugin, button_url
 from tests.harness import BotUnderTest, bot_settings, running_bot
-from tests.services import cash_data as data
-from tests.services.cash_data import Account
 
 ACCOUNTS = [
     Account("KBC", "BE68 5390 0754 7034", "EUR", Decimal("12345.67")),

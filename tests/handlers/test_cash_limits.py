@@ -9,8 +9,8 @@ from decimal import Decimal
 from bot.domain import Provider
 from bot.render import MAX_FIELDS, MAX_MESSAGE_BLOCKS, MAX_TEXT, check_blocks, fit_blocks
 from bot.sandbox.blocks_text import blocks_to_text
+from tests.features import cash_data as data
 from tests.harness import BotUnderTest
-from tests.services import cash_data as data
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
 LONG = "Ŵïdé & <Lóng> *Name* " * 12  # 252 characters of awkward text

@@ -9,14 +9,14 @@ from decimal import Decimal
 from redis import asyncio as aioredis
 from sqlalchemy import update
 
+from bot.app.wiring import build_runtime
 from bot.domain import Provider
+from bot.providers.base import SyncRun
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
-from bot.services.sync import SyncRun
-from bot.wiring import build_runtime
 from storage.models import BankAccount
+from tests.features import cash_data as data
 from tests.harness import bot_settings, running_bot
-from tests.services import cash_data as data
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 

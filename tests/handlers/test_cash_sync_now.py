@@ -15,16 +15,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
+from bot.app.logs import NOISY_LIBRARIES
 from bot.domain import Provider
-from bot.logs import NOISY_LIBRARIES
+from bot.providers.base import SyncRun
+from bot.providers.yuki.call_budget import DailyCallBudget
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator
-from bot.services.call_budget import DailyCallBudget
-from bot.services.sync import SyncRun
 from storage.database import Database
 from storage.models import BankAccount, SyncRequest
+from tests.features import cash_data as data
 from tests.harness import BotUnderTest, bot_settings, running_bot
-from tests.services import cash_data as data
 
 
 class BalanceSyncer:

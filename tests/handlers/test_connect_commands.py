@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.domain import Provider
+from bot.providers.base import DisconnectResult
+from bot.providers.connections import ConnectionView
 from bot.sandbox.slack import SlackSimulator
-from bot.services.connections import ConnectionView
-from bot.services.plugins import DisconnectResult
 from storage.crypto import token_hash
 from storage.models import AuditEvent, ConnectLink
 from tests.harness import BotUnderTest, bot_settings, running_bot

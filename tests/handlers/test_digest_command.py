@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot import format as fmt
+from bot import formatting as fmt
 from bot.clock import ManualClock
 from bot.sandbox.blocks_text import blocks_to_text
 from bot.sandbox.slack import SlackSimulator

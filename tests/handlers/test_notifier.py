@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from bot.app.wiring import slack_client
 from bot.render import Message
 from bot.sandbox.slack import Failure, SlackSimulator
-from bot.wiring import slack_client
 from handlers.notify import SlackNotifier
 from tests.harness import bot_settings
 

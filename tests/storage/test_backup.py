@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from bot.clock import SystemClock
 from bot.domain import Provider
-from bot.services.audit import AuditTrail
-from bot.services.connections import ConnectionService
+from bot.features.audit.trail import AuditTrail
+from bot.providers.connections import ConnectionService
 from storage.crypto import SecretBox, generate_key
 from storage.database import Database
 from storage.models import Workspace
@@ -34,7 +34,7 @@ async def cli(*args: str, database_url: str, keys: str = KEY, cwd: Path | None =
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.app.cli",
         *args,
         env=env,
         cwd=cwd,

@@ -36,7 +36,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.app.cli",
         *args,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,

@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.features.cash.position import CashPosition, CashService
 from bot.features.digest.schedule import Occurrence
-from bot.services.balances import CashPosition, CashService
-from bot.services.receivables import (
+from bot.features.receivables.overdue import (
     OverdueQuery,
     OverdueSummary,
     ReceivablesService,

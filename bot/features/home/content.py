@@ -7,15 +7,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from bot.domain import Actor, ConnectionState, Provider
+from bot.features.access.gate import ViewGate
+from bot.features.access.rights import AccessService
+from bot.features.cash.position import CashService, CurrencyTotal
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from bot.features.incidents.records import AlertChannel, IncidentFacts, alert_channel, open_incidents
-from bot.services.access import AccessService
-from bot.services.balances import CashService, CurrencyTotal
-from bot.services.connections import ConnectionService, ConnectionView
-from bot.services.viewing import ViewGate
+from bot.providers import registry
+from bot.providers.connections import ConnectionService, ConnectionView
 from storage.database import Database
-
-TITLES = {Provider.PONTO: "Ponto", Provider.YUKI: "Yuki"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class HomeService:
         async with self._database.read() as session:
             alerts = await alert_channel(session, workspace_id)
         return HomeContent(
-            connections=[await self._line(workspace_id, provider) for provider in TITLES],
+            connections=[await self._line(workspace_id, Provider(p)) for p in registry.identifiers()],
             incidents=await open_incidents(self._database, workspace_id),
             digest=await self._digest.get(workspace_id),
             alerts=alerts,
@@ -90,7 +89,7 @@ class HomeService:
         syncing = view is not None and state in (ConnectionState.ACTIVE, ConnectionState.FAILING)
         return ConnectionLine(
             provider=provider.value,
-            title=TITLES[provider],
+            title=registry.titles()[provider.value],
             state=state.value,
             name=view.external_name if view is not None else None,
             last_success_at=view.last_success_at if view is not None else None,

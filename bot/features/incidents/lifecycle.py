@@ -21,8 +21,8 @@ from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
 from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
 from bot.features.incidents.records import IncidentFacts, alert_channel, unresolved
-from bot.services.connections import ConnectionService, ConnectionView
-from bot.services.sync import SyncResult
+from bot.features.sync.runner import SyncResult
+from bot.providers.connections import ConnectionService, ConnectionView
 from storage.database import Database, affected_rows
 from storage.models import Incident
 from storage.outbox import Envelope, enqueue

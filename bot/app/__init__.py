@@ -1,0 +1,1 @@
+"""The one composition root: the Runtime container, web routes and lifespan, the worker, the CLI."""

@@ -1,0 +1,243 @@
+"""The `cashbot` command: serve, web, worker, migrate, keygen, rotate-keys, manifest, demo, …"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from bot.app.logs import configure_logging
+from bot.config import Settings
+from bot.domain import Provider
+from bot.errors import CashbotError, ConfigError, UserError
+
+if TYPE_CHECKING:
+    from bot.features.backups import DrillReport
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from storage.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.app.manifest import build_manifest
+
+    print(json.dumps(build_manifest(Settings.from_env()), indent=2))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from storage.migrate import upgrade_sync
+
+    settings = _settings(args)
+    upgrade_sync(settings.database_url, SystemClock())
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    from bot.app.process import rotate
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(rotate(settings))
+    print(f"re-encrypted {report.total} values under the newest key", json.dumps(report.rotated))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app.process import serve
+
+    settings = _settings(args)
+    settings.require_web()
+    return serve(settings, with_worker=True)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.app.process import serve
+
+    settings = _settings(args)
+    settings.require_web()
+    return serve(settings, with_worker=False)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.app.process import work
+
+    settings = _settings(args)
+    settings.require_secrets()
+    return work(settings)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from bot.app.process import sync_now
+
+    settings = _settings(args)
+    settings.require_secrets()
+    results = asyncio.run(sync_now(settings, team_id=args.workspace, provider=args.provider))
+    for result in results:
+        print(
+            f"{result.provider.value:6} workspace {result.workspace_id}: {result.outcome}"
+            f" fetched={result.fetched} written={result.written} calls={result.api_calls}"
+            + (f" error={result.error_code}" if result.error_code else "")
+        )
+    if not results:
+        print("no active connections to sync")
+    return 0 if all(r.outcome in ("success", "partial", "already_running") for r in results) else 1
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.app.process import verify_audit
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(verify_audit(settings))
+    for broken in report.broken:
+        print(f"chain {broken.chain}: row {broken.seq} (id {broken.row_id}) {broken.reason}")
+    print(f"{report.rows} audit events in {report.chains} chains: " + ("intact" if report.ok else "TAMPERED"))
+    return 0 if report.ok else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.app.process import backup_now, verify_backup
+
+    settings = _settings(args)
+    settings.require_secrets()
+    if args.action == "verify":
+        if not args.file:
+            raise UserError("usage: cashbot backup verify FILE")
+        return _print_drill(asyncio.run(verify_backup(settings, Path(args.file))))
+    target, manifest = asyncio.run(backup_now(settings, Path(args.output)))
+    rows = sum(manifest.row_counts.values())
+    print(f"backup written: {target} ({rows} rows) with its manifest {target.name}.manifest.json")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.app.process import restore_backup
+
+    settings = _settings(args)
+    settings.require_secrets()
+    report = asyncio.run(restore_backup(settings, Path(args.file), force=args.force))
+    _print_drill(report)
+    print(f"restored {args.file} into DATABASE_URL")
+    return 0
+
+
+def _print_drill(report: DrillReport) -> int:
+    for check in report.checks:
+        print(
+            f"{'ok  ' if check.ok else 'FAIL'} {check.name}" + (f" ({check.detail})" if check.detail else "")
+        )
+    print(f"restore drill {'passed' if report.ok else 'FAILED'} in {report.seconds:.1f}s")
+    return 0 if report.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.run import run_demo
+
+    configure_logging("WARNING", "text")
+    return asyncio.run(run_demo(args.output))
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "serve": (
+        cmd_serve,
+        "web and worker in one process; migrates an embedded SQLite database first",
+    ),
+    "web": (cmd_web, "the Slack-facing web process only (scale these out)"),
+    "worker": (cmd_worker, "the scheduler: syncs, digests, alerts (one leader among many)"),
+    "migrate": (cmd_migrate, "apply database migrations"),
+    "keygen": (cmd_keygen, "print a new encryption key"),
+    "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored secret under the newest key"),
+    "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
+    "sync": (cmd_sync, "sync connections now (all, or one workspace/provider)"),
+    "audit": (cmd_audit, "audit verify: check the audit trail's hash chains"),
+    "backup": (
+        cmd_backup,
+        "write a backup and its signed manifest; `backup verify FILE` runs the restore drill",
+    ),
+    "restore": (cmd_restore, "verify a backup, then restore it into DATABASE_URL"),
+    "demo": (cmd_demo, "run the whole bot against built-in simulators; no account needed"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cashbot", description="cashbot: cash and receivables in Slack.")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        if name == "demo":
+            command.add_argument("--output", default="demo-output", help="folder for the Block Kit JSON")
+        if name == "sync":
+            command.add_argument("--workspace", metavar="TEAM_ID", help="only this Slack team id")
+            command.add_argument(
+                "--provider", choices=[provider.value for provider in Provider], help="only this provider"
+            )
+        if name == "backup":
+            command.add_argument(
+                "action", nargs="?", choices=["verify"], help="verify FILE: the restore drill"
+            )
+            command.add_argument("file", nargs="?", help="the backup file to verify")
+            command.add_argument("--output", default="backups", help="folder for new backups")
+        if name == "restore":
+            command.add_argument("file", help="a backup written by `cashbot backup`")
+            command.add_argument("--force", action="store_true", help="replace the existing database")
+        if name == "audit":
+            command.add_argument("action", choices=["verify"], help="verify: walk every chain")
+    return root
+
+
+LONG_RUNNING = ("serve", "web", "worker")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] and arguments[0] in LONG_RUNNING:
+        stop_cleanly_on_signals()
+    args = parser().parse_args(arguments)
+    try:
+        return int(args.func(args))
+    except ConfigError as error:
+        print(f"cashbot: {error}", file=sys.stderr)
+        return 2
+    except CashbotError as error:
+        print(f"cashbot: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM/SIGINT during start-up end the process with 0, unwinding every `finally` on the way.
+
+    Installed before anything heavy is imported; the running loop (uvicorn, the worker) replaces
+    it with a graceful stop once it is up.
+    """
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Connecting a provider: the one-time links handed out in Slack."""

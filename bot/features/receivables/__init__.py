@@ -1,0 +1,1 @@
+"""Overdue receivables behind /overdue."""

@@ -1,0 +1,1 @@
+"""Running provider syncs, on a timer and on "Sync now"."""

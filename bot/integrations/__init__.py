@@ -1,1 +1,0 @@
-"""Clients for Ponto and Yuki, written like libraries: no storage, no Slack."""

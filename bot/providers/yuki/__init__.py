@@ -1,0 +1,1 @@
+"""Yuki (books): client library, settings, call budget, connect form, sync, plugin, wiring."""

@@ -1,0 +1,1 @@
+"""Tests of connect links and housekeeping."""

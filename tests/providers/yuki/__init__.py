@@ -1,0 +1,1 @@
+"""Tests of Yuki's package."""
