@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.clock import ManualClock
@@ -25,6 +26,33 @@ from tests.ponto_support import ponto_settings
 from tests.yuki_support import connect_yuki
 
 ALERTS = "C0ALERTS"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The bot's clock, started at the machine's time and moved by the test."""
+    return ManualClock(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+async def bot(
+    database_url: str,
+    slack_sim: SlackSimulator,
+    ponto_sim: PontoSimulator,
+    yuki_sim: YukiSimulator,
+    clock: ManualClock,
+) -> AsyncIterator[BotUnderTest]:
+    """The bot with alerts going to #alerts (import it into a test module to use it)."""
+    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock) as running:
+        await alerts_here(running)
+        yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[httpx.AsyncClient]:
+    """The admin's browser, for consent pages."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
 
 
 @asynccontextmanager

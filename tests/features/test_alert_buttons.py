@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
@@ -25,9 +24,12 @@ from tests.features.alerts_support import (
     alert_bot,
     alert_messages,
     alerts_here,
+    bot,
     break_ponto_grant,
+    browser,
     buttons,
     click,
+    clock,
     connect_ponto,
     connect_yuki_books,
     replies_arrive,
@@ -40,31 +42,7 @@ from tests.handlers.test_ponto_connect import consent
 from tests.harness import BotUnderTest
 from tests.ponto_support import ponto_sim
 
-__all__ = ["ponto_sim"]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(dt.datetime.now(dt.UTC))
-
-
-@pytest.fixture
-async def bot(
-    database_url: str,
-    slack_sim: SlackSimulator,
-    ponto_sim: PontoSimulator,
-    yuki_sim: YukiSimulator,
-    clock: ManualClock,
-) -> AsyncIterator[BotUnderTest]:
-    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock) as running:
-        await alerts_here(running)
-        yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
+__all__ = ["bot", "browser", "clock", "ponto_sim"]
 
 
 async def reauth_alert(bot: BotUnderTest, browser: httpx.AsyncClient, ponto: PontoSimulator) -> str:

@@ -4,22 +4,20 @@ one message per incident, at once or after the threshold, updated in place, reco
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from bot.clock import ManualClock
 from bot.sandbox.ponto import PontoSimulator
-from bot.sandbox.slack import SlackSimulator
 from bot.sandbox.yuki import YukiSimulator
 from tests.features.alerts_support import (
     ALERTS,
-    alert_bot,
     alert_messages,
-    alerts_here,
+    bot,
     break_ponto_grant,
+    browser,
     buttons,
+    clock,
     connect_ponto,
     connect_yuki_books,
     sync_and_send,
@@ -28,31 +26,7 @@ from tests.features.alerts_support import (
 from tests.harness import BotUnderTest
 from tests.ponto_support import ponto_sim
 
-__all__ = ["ponto_sim"]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(dt.datetime.now(dt.UTC))
-
-
-@pytest.fixture
-async def bot(
-    database_url: str,
-    slack_sim: SlackSimulator,
-    ponto_sim: PontoSimulator,
-    yuki_sim: YukiSimulator,
-    clock: ManualClock,
-) -> AsyncIterator[BotUnderTest]:
-    async with alert_bot(database_url, slack_sim, ponto_sim, yuki_sim, clock) as running:
-        await alerts_here(running)
-        yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
+__all__ = ["bot", "browser", "clock", "ponto_sim"]
 
 
 async def test_ponto_invalid_grant_posts_one_alert_at_once(

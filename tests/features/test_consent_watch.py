@@ -23,6 +23,7 @@ from tests.features.alerts_support import (
     alert_messages,
     alerts_here,
     buttons,
+    clock,
     connect_ponto,
     text_of,
 )
@@ -30,12 +31,7 @@ from tests.handlers.test_connect_commands import button_url
 from tests.harness import BotUnderTest
 from tests.ponto_support import ponto_sim
 
-__all__ = ["ponto_sim"]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(dt.datetime.now(dt.UTC))
+__all__ = ["clock", "ponto_sim"]
 
 
 @pytest.fixture
