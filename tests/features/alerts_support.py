@@ -170,3 +170,14 @@ async def replies_arrive(
             await bot.runtime.digest.sender.drain()
             await asyncio.sleep(0.05)
     return replies
+
+
+async def yuki_outage_alert(bot: BotUnderTest, yuki: YukiSimulator, clock: ManualClock) -> dict[str, Any]:
+    """Yuki's books connected, then an outage lasting past the threshold: its one alert message."""
+    await connect_yuki_books(bot)
+    yuki.fail("http_500", times=10_000)
+    for _ in range(2):
+        clock.advance(dt.timedelta(minutes=31))
+        await sync_and_send(bot)
+    [alert] = alert_messages(bot.sim)
+    return alert

@@ -36,6 +36,7 @@ from tests.features.alerts_support import (
     sync_and_send,
     text_of,
     wait_for_runs,
+    yuki_outage_alert,
 )
 from tests.handlers.test_connect_commands import button_url
 from tests.handlers.test_ponto_connect import consent
@@ -82,12 +83,7 @@ async def test_reconnect_from_the_alert_walks_the_consent_flow_to_a_working_conn
 async def test_retry_now_answers_at_once_and_the_result_shows_in_the_alert(
     bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
 ) -> None:
-    await connect_yuki_books(bot)
-    yuki_sim.fail("http_500", times=10_000)
-    for _ in range(2):
-        clock.advance(dt.timedelta(minutes=31))
-        await sync_and_send(bot)
-    [alert] = alert_messages(bot.sim)
+    alert = await yuki_outage_alert(bot, yuki_sim, clock)
     requests = bot.runtime.reports.sync_requests
     requests.rules = replace(
         requests.rules, cooldown=dt.timedelta(0)
@@ -121,12 +117,7 @@ async def test_a_member_without_access_gets_a_refusal_and_nothing_changes(
 async def test_a_stale_button_on_a_resolved_alert_says_so(
     bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
 ) -> None:
-    await connect_yuki_books(bot)
-    yuki_sim.fail("http_500", times=10_000)
-    for _ in range(2):
-        clock.advance(dt.timedelta(minutes=31))
-        await sync_and_send(bot)
-    [alert] = alert_messages(bot.sim)
+    alert = await yuki_outage_alert(bot, yuki_sim, clock)
     stale = buttons(alert)["Retry now"]  # the button as it was before the recovery
     yuki_sim.faults.clear()
     await sync_and_send(bot)

@@ -22,6 +22,7 @@ from tests.features.alerts_support import (
     connect_yuki_books,
     sync_and_send,
     text_of,
+    yuki_outage_alert,
 )
 from tests.harness import BotUnderTest
 from tests.ponto_support import ponto_sim
@@ -123,12 +124,7 @@ async def test_more_failures_update_the_one_message_and_recovery_replies_in_its_
 async def test_a_lasting_incident_is_reminded_at_most_once_a_day_in_its_thread(
     bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
 ) -> None:
-    await connect_yuki_books(bot)
-    yuki_sim.fail("http_500", times=10_000)
-    for _ in range(2):
-        clock.advance(dt.timedelta(minutes=31))
-        await sync_and_send(bot)
-    [alert] = alert_messages(bot.sim)
+    alert = await yuki_outage_alert(bot, yuki_sim, clock)
 
     reminded = []
     for hours in (12, 13, 1, 10, 14):  # 12 h, 25 h, 26 h, 36 h, 50 h after it opened
