@@ -124,6 +124,13 @@ class Settings(ProviderSettings):
         )
 
 
+def demo_logging(environ: Mapping[str, str] | None = None) -> tuple[str, Literal["json", "text"]]:
+    """`cashbot demo`'s LOG_LEVEL and LOG_FORMAT: quiet, readable text unless asked otherwise."""
+    env = Env(os.environ if environ is None else environ)
+    level = env.choice("LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    return level, env.log_format() if env.text("LOG_FORMAT") else "text"
+
+
 def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_token: str | None) -> None:
     if bool(client_id) != bool(client_secret):
         missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"

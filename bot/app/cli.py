@@ -156,9 +156,10 @@ def _print_drill(report: DrillReport) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.config import demo_logging
     from bot.demo.run import run_demo
 
-    configure_logging("WARNING", "text")
+    configure_logging(*demo_logging())
     return asyncio.run(run_demo(args.output))
 
 

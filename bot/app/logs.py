@@ -20,6 +20,11 @@ _KEY_VALUE = re.compile(
     r"(?i)\b(access_token|refresh_token|client_secret|code_verifier|code|accesskey|password|t)"
     r"([\"']?\s*[=:]\s*[\"']?|>)[^\s\"'&,}<]+"
 )
+# Libraries that log what must not be logged, or too much, below WARNING: slack_sdk and httpcore
+# log request and response bodies (tokens included) at DEBUG, Bolt the body of a badly signed
+# request at INFO; SQLAlchemy's engine logs every statement with its parameters (full IBANs,
+# counterparties) and aiosqlite every call with its arguments at DEBUG; APScheduler logs each run
+# of each job at INFO (585 of 636 lines of a quiet `serve`), its errors still come through.
 NOISY_LIBRARIES = (
     "slack_bolt",
     "slack_sdk",
@@ -27,12 +32,29 @@ NOISY_LIBRARIES = (
     "httpcore",
     "aiohttp.access",
     "uvicorn.access",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "sqlalchemy.orm",
+    "aiosqlite",
+    "asyncpg",
+    "apscheduler",
+    "multipart",
+    "python_multipart",
+    "matplotlib",
+    "PIL",
 )
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_NOISY_PREFIXES = tuple(name + suffix for name in NOISY_LIBRARIES for suffix in ("", ".", ":"))
+# uvicorn adds `color_message`, a copy of the message with ANSI colour codes, to its records.
+_DROPPED_EXTRAS = frozenset({"color_message"})
+_RESERVED = (
+    set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"} | _DROPPED_EXTRAS
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def scrub(text: str) -> str:
     """The text with tokens, secrets and one-time link parameters replaced by [redacted]."""
+    text = _ANSI.sub("", text)
     for pattern in _TOKENS:
         text = pattern.sub("[redacted]", text)
     return _KEY_VALUE.sub(r"\1\2[redacted]", text)
@@ -42,6 +64,10 @@ class ScrubSecrets(logging.Filter):
     """Redacts tokens in the message and extras; drops Bolt's lines that quote a request body."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Bolt gives its app logger a level of its own, so the level set in configure_logging
+        # is not enough: the noisy libraries' lines below WARNING stop here whatever their level.
+        if record.levelno < logging.WARNING and record.name.startswith(_NOISY_PREFIXES):
+            return False
         message = record.getMessage()
         if record.name.startswith("slack_bolt") and "body:" in message:
             return False
@@ -91,7 +117,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # slack_sdk logs request and response bodies (tokens included) at DEBUG, and Bolt logs the
-    # body of a badly signed request at INFO: these libraries never go below WARNING.
     for name in NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)

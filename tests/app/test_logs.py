@@ -81,3 +81,22 @@ def test_slack_libraries_never_log_below_warning() -> None:
         assert logging.getLogger("slack_bolt").getEffectiveLevel() >= logging.WARNING
     finally:
         root.handlers[:], root.level = saved
+
+
+def test_uvicorn_colour_codes_never_reach_a_json_line() -> None:
+    logger, stream = capture()
+
+    # What uvicorn logs at start-up: the message, and a coloured copy of it as an extra.
+    logger.info(
+        "Uvicorn running on %s",
+        "http://0.0.0.0:3000",
+        extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"},
+    )
+    logger.info("\x1b[32mINFO\x1b[0m: started")
+
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == [
+        "Uvicorn running on http://0.0.0.0:3000",
+        "INFO: started",
+    ]
+    assert all("\\u001b" not in line and "color_message" not in line for line in lines)
