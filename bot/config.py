@@ -39,6 +39,11 @@ class Settings(ProviderSettings):
     chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # /metrics answers only `Authorization: Bearer <token>` when this is set.
+    metrics_token: str | None = field(default=None, repr=False)
+    # The worker's own /metrics (0: none; `serve` shows the worker's series on the web port).
+    worker_metrics_port: int = 9464
+    sentry_dsn: str | None = field(default=None, repr=False)
 
     @property
     def slack_mode(self) -> SlackMode:
@@ -121,6 +126,9 @@ class Settings(ProviderSettings):
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
+            metrics_token=env.text("CASHBOT_METRICS_TOKEN"),
+            worker_metrics_port=env.integer("CASHBOT_WORKER_METRICS_PORT", cls.worker_metrics_port, 0, 65535),
+            sentry_dsn=env.text("SENTRY_DSN"),
         )
 
 

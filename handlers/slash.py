@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -76,6 +77,7 @@ async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitab
     message, so an answer served from the cache is not serialised again.
     """
     outcome = "ok"
+    started = time.perf_counter()
     try:
         reply = await produce()
     except StorageUnavailable:
@@ -90,4 +92,5 @@ async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitab
         log.exception("command.failed", extra={"command": command, "reference": reference})
         reply = Reply(renderer.message("internal_error.json.j2", reference=reference))
     metrics.SLACK_COMMANDS.labels(command=command, outcome=outcome).inc()
+    metrics.COMMAND_SECONDS.labels(command).observe(time.perf_counter() - started)
     return reply.as_response()

@@ -27,6 +27,7 @@ from bot.app.runtime import Reports, Runtime
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery.metered import CountRateLimits, MeteredWebClient
 from bot.domain import Provider
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
@@ -85,11 +86,12 @@ SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL that retries connection errors and obeys 429s."""
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=[
+            CountRateLimits(),
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],

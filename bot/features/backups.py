@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot import metrics
 from bot.clock import Clock
 from bot.features.audit.trail import AuditTrail
 from storage.backup import (
@@ -128,6 +129,7 @@ class BackupService:
             action="backup.created",
             detail={"file": target.name, "rows": sum(facts.row_counts.values())},
         )
+        metrics.record_backup(now.timestamp())
         return target, manifest
 
     async def verify(self, backup: Path, *, record: bool = True) -> DrillReport:

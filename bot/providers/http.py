@@ -106,14 +106,14 @@ class ResilientSender:
                 response = await self.client.send(build())
                 await response.aread()
             except (httpx.TimeoutException, httpx.TransportError) as error:
-                metrics.PROVIDER_CALLS.labels(provider=self.provider, status="error").inc()
+                metrics.PROVIDER_CALLS.labels(self.provider, metrics.provider_outcome(None)).inc()
                 if last:
                     raise ProviderUnavailable(
                         self.provider, f"{type(error).__name__} after {attempts} attempts"
                     ) from None
                 await self._wait(attempt, None, reason=type(error).__name__)
                 continue
-            metrics.PROVIDER_CALLS.labels(provider=self.provider, status=str(response.status_code)).inc()
+            metrics.PROVIDER_CALLS.labels(self.provider, metrics.provider_outcome(response.status_code)).inc()
             if response.status_code not in self.policy.retry_statuses or last:
                 return response
             wait = retry_after_seconds(response)

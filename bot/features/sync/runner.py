@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -145,12 +146,14 @@ class SyncService:
             await acquire_or_renew(self._database, lease, owner, self._lease_ttl)
 
         run.heartbeat = heartbeat
+        started = time.monotonic()
         try:
             await syncer.sync(connection, run)
         except Exception as error:
             result = await self._failed(connection, run, error)
         else:
             result = await self._succeeded(connection, run)
+        metrics.SYNC_SECONDS.labels(connection.provider.value).observe(time.monotonic() - started)
         metrics.SYNC_RUNS.labels(provider=connection.provider.value, outcome=result.outcome).inc()
         return result
 
