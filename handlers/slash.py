@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from slack_bolt.response import BoltResponse
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.errors import StorageUnavailable, UserError
 from bot.render import Message, Renderer
 
@@ -79,7 +79,8 @@ async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitab
     outcome = "ok"
     started = time.perf_counter()
     try:
-        reply = await produce()
+        with log_context.bind(command=command):
+            reply = await produce()
     except StorageUnavailable:
         outcome = "unavailable"
         reply = Reply(renderer.message("unavailable.json.j2"))

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
@@ -125,7 +125,8 @@ async def answer_action(
     outcome = "ok"
     started = time.perf_counter()
     try:
-        reply = await produce()
+        with log_context.bind(command=name):
+            reply = await produce()
     except StorageUnavailable:
         outcome, replace_original = "unavailable", False
         reply = Reply(renderer.message("unavailable.json.j2"))

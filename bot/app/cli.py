@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from bot.app.sentry import init_sentry
+
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)
     return settings
 
 

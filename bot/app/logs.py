@@ -16,6 +16,10 @@ _TOKENS = [
     re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),  # Fernet tokens
     re.compile(r"hooks\.slack\.com/\S+"),
 ]
+# Full IBANs (a country, two check digits, 11 to 30 letters and digits, maybe grouped by four),
+# and the parameters SQLAlchemy quotes in its error messages.
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_SQL_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s|$)", re.DOTALL)
 _KEY_VALUE = re.compile(
     r"(?i)\b(access_token|refresh_token|client_secret|code_verifier|code|accesskey|password|t)"
     r"([\"']?\s*[=:]\s*[\"']?|>)[^\s\"'&,}<]+"
@@ -55,6 +59,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def scrub(text: str) -> str:
     """The text with tokens, secrets and one-time link parameters replaced by [redacted]."""
     text = _ANSI.sub("", text)
+    text = _SQL_PARAMETERS.sub("[parameters: redacted]", text)
+    text = _IBAN.sub("[iban]", text)
     for pattern in _TOKENS:
         text = pattern.sub("[redacted]", text)
     return _KEY_VALUE.sub(r"\1\2[redacted]", text)

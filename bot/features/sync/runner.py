@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import (
@@ -147,12 +147,13 @@ class SyncService:
 
         run.heartbeat = heartbeat
         started = time.monotonic()
-        try:
-            await syncer.sync(connection, run)
-        except Exception as error:
-            result = await self._failed(connection, run, error)
-        else:
-            result = await self._succeeded(connection, run)
+        with log_context.bind(workspace_id=connection.workspace_id, provider=connection.provider.value):
+            try:
+                await syncer.sync(connection, run)
+            except Exception as error:
+                result = await self._failed(connection, run, error)
+            else:
+                result = await self._succeeded(connection, run)
         metrics.SYNC_SECONDS.labels(connection.provider.value).observe(time.monotonic() - started)
         metrics.SYNC_RUNS.labels(provider=connection.provider.value, outcome=result.outcome).inc()
         return result
