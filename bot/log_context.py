@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from types import MappingProxyType
 
-_FIELDS: ContextVar[Mapping[str, str]] = ContextVar("cashbot_log_context", default={})
+_FIELDS: ContextVar[Mapping[str, str]] = ContextVar("cashbot_log_context", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager
