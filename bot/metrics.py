@@ -43,8 +43,10 @@ MESSAGES_SENT = Counter(
     "Messages the worker posted from the outbox, by kind (digest, alert, …).",
     ["kind"],
 )
-YUKI_CALLS_LEFT = Gauge(
-    "cashbot_yuki_calls_left_today", "Yuki calls left in today's budget, by domain.", ["domain"]
+CALLS_LEFT_TODAY = Gauge(
+    "cashbot_provider_calls_left_today",
+    "Calls left in today's budget of a provider that has one (Yuki), by its scope.",
+    ["provider", "scope"],
 )
 CACHE_LOOKUPS = Counter(
     "cashbot_cache_lookups_total", "Report cache lookups, by backend and result.", ["backend", "result"]

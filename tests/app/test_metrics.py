@@ -25,7 +25,7 @@ SERIES = (
     "cashbot_sync_seconds",
     "cashbot_sync_runs_total",
     "cashbot_messages_sent_total",
-    "cashbot_yuki_calls_left_today",
+    "cashbot_provider_calls_left_today",
     "cashbot_cache_lookups_total",
     "cashbot_backup_age_seconds",
 )

@@ -116,4 +116,4 @@ class DailyCallBudget:
 def _report_left(scope: str, left: int) -> None:
     """The calls left of a Yuki domain, for /metrics (a connect form's provisional scope is not kept)."""
     if scope.startswith("domain:"):
-        metrics.YUKI_CALLS_LEFT.labels(scope.removeprefix("domain:")).set(left)
+        metrics.CALLS_LEFT_TODAY.labels(PROVIDER, scope.removeprefix("domain:")).set(left)
