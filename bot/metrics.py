@@ -45,7 +45,7 @@ MESSAGES_SENT = Counter(
 )
 CALLS_LEFT_TODAY = Gauge(
     "cashbot_provider_calls_left_today",
-    "Calls left in today's budget of a provider that has one (Yuki), by its scope.",
+    "Calls left in today's budget of a provider that has one, by its scope.",
     ["provider", "scope"],
 )
 CACHE_LOOKUPS = Counter(
