@@ -40,7 +40,7 @@ PROVIDER_CALLS = Counter(
 )
 MESSAGES_SENT = Counter(
     "cashbot_messages_sent_total",
-    "Messages the worker posted from the outbox, by kind (digest, alert, …).",
+    "Messages the worker posted or edited from the outbox, by kind (digest, digest_file, alert, …).",
     ["kind"],
 )
 CALLS_LEFT_TODAY = Gauge(
@@ -87,7 +87,7 @@ def watch_backup_age(now: Callable[[], float]) -> None:
     BACKUP_AGE.set_function(age)
 
 
-def message_kind(outbox_key: str) -> str:
-    """The kind of an outbox message from its key (`digest:…`, `alert:…`): a bounded label."""
-    kind = outbox_key.split(":", 1)[0]
-    return kind if kind.isidentifier() and len(kind) <= 24 else "other"
+def message_kind(outbox_kind: str) -> str:
+    """An outbox row's kind as a label: digest, digest_file, alert, alert_update, …"""
+    kind = outbox_kind.replace(":", "_")
+    return kind if kind.isidentifier() and len(kind) <= 32 else "other"

@@ -198,7 +198,7 @@ class Sender:
         await self._reached("answered", row)
         if await self._outbox.sent(row, self._owner, ts or None):
             report.sent += 1
-            metrics.MESSAGES_SENT.labels(metrics.message_kind(row.key)).inc()
+            metrics.MESSAGES_SENT.labels(metrics.message_kind(row.kind)).inc()
 
     async def _post(self, client: AsyncWebClient, row: Claimed, anchor: str | None) -> str | None:
         """A message (in a thread when anchored) or a file; its ts."""
