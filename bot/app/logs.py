@@ -8,6 +8,8 @@ import re
 import sys
 from typing import Any
 
+from bot import log_context
+
 # Things that must never reach a log line, whatever logged them.
 _TOKENS = [
     re.compile(r"xox[abeprs]-[A-Za-z0-9-]+"),
@@ -96,6 +98,10 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        # What the task was doing (workspace, command, job, the failed provider call), unless
+        # the line says it itself. Formatting runs in the logging task, so its context is there.
+        for key, value in log_context.current().items():
+            entry.setdefault(key, scrub(value))
         if record.exc_info:
             entry["error"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)

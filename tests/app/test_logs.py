@@ -100,3 +100,17 @@ def test_uvicorn_colour_codes_never_reach_a_json_line() -> None:
         "INFO: started",
     ]
     assert all("\\u001b" not in line and "color_message" not in line for line in lines)
+
+
+def test_a_line_carries_the_workspace_and_command_it_was_logged_under() -> None:
+    from bot import log_context
+
+    logger, stream = capture()
+
+    with log_context.bind(workspace="T0ACME", command="/cash"):
+        logger.warning("report.slow")
+    logger.warning("outside")
+
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["workspace"] == "T0ACME" and inside["command"] == "/cash"
+    assert "workspace" not in outside
