@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, event, insert, text
@@ -119,6 +120,13 @@ class Database:
         if self._bulk is None:
             self._bulk = SqliteBulkWriter(self.url, self.engine.dialect)
         await self._bulk.insert(table, rows)
+
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file, resolved; None for PostgreSQL or an in-memory database."""
+        name = make_url(self.url).database if self.is_sqlite else None
+        if not name or name == ":memory:":
+            return None
+        return Path(name).resolve()
 
     async def dispose(self) -> None:
         if self._bulk is not None:

@@ -30,6 +30,13 @@ async def find_workspace(session: AsyncSession, team_id: str) -> Workspace | Non
     return (await session.execute(select(Workspace).where(Workspace.team_id == team_id))).scalar_one_or_none()
 
 
+async def workspace_timezone(session: AsyncSession, workspace_id: int) -> str | None:
+    """The workspace's IANA timezone name, None when it has none (or no such workspace)."""
+    return (
+        await session.execute(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    ).scalar_one_or_none()
+
+
 async def ensure_workspace(
     session: AsyncSession,
     team_id: str,
