@@ -61,4 +61,3 @@ class HealthService:
             return
         if free < self._min_free_bytes:
             result.problems.append(f"disk nearly full ({free // (1024 * 1024)} MB free)")
-
