@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import ConstraintViolation
 from storage.database import Database, affected_rows
 from storage.models import AccessGrant, Connection, Workspace
 
@@ -67,7 +67,7 @@ async def add_grant(
                     created_at=now,
                 )
             )
-    except IntegrityError:
+    except ConstraintViolation:
         return False
     return True
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import ConstraintViolation
 from storage.database import Database
 from storage.models import SlackEventReceipt
 
@@ -21,7 +21,7 @@ async def add_receipt(database: Database, event_id: str, now: dt.datetime) -> No
     try:
         async with database.write() as session:
             session.add(SlackEventReceipt(event_id=event_id[:64], received_at=now))
-    except IntegrityError:
+    except ConstraintViolation:
         pass
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
+from bot.errors import ConstraintViolation
 from storage.database import Database, affected_rows
 from storage.models import Alert
 
@@ -70,7 +70,7 @@ class AlertService:
                         created_at=self._clock.now(),
                     )
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             return await self._reopen(workspace_id, dedupe_key, title, detail)
         log.info("alert.raised", extra={"workspace_id": workspace_id, "kind": kind, "dedupe_key": dedupe_key})
         return True

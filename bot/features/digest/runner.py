@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
+from bot.errors import ConstraintViolation
 from bot.features.digest.compose import Digest, DigestComposer
 from bot.features.digest.schedule import Occurrence, latest, local_date
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
@@ -138,7 +138,7 @@ class DigestRunner:
                 session.add(run)
                 await session.flush()
                 await enqueue(session, envelopes, self._clock.now())
-        except IntegrityError:
+        except ConstraintViolation:
             return False
         log.info("digest.enqueued", extra={"team_id": settings.team_id, "period": occurrence.period_key})
         return True
@@ -147,7 +147,7 @@ class DigestRunner:
         try:
             async with self._database.write() as session:
                 session.add(self._run(settings, occurrence, MISSED))
-        except IntegrityError:
+        except ConstraintViolation:
             return False
         log.warning("digest.missed", extra={"team_id": settings.team_id, "period": occurrence.period_key})
         return True

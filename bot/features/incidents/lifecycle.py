@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
+from bot.errors import ConstraintViolation
 from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
 from bot.features.incidents.records import IncidentFacts, alert_channel, unresolved
 from bot.features.sync.runner import SyncResult
@@ -85,7 +85,7 @@ class IncidentService:
                 async with self._database.write() as session:
                     await self._failed(session, workspace_id, provider, kind, code, repeats, connection)
                 return
-            except IntegrityError:  # another worker opened the same incident first: count on that one
+            except ConstraintViolation:  # another worker opened the same incident first: count on that one
                 if attempt:
                     raise
 

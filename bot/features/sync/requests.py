@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.domain import Provider
+from bot.errors import ConstraintViolation
 from bot.features.sync.runner import RunOutcome, SyncResult, SyncService
 from bot.providers import registry
 from bot.providers.base import CallBudget
@@ -172,7 +172,7 @@ class SyncRequests:
                         in_channel=ask.in_channel,
                     )
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             return False  # one is already waiting or running for this workspace
         return True
 
