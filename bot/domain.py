@@ -31,6 +31,14 @@ class SyncOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
+class RequestOutcome(enum.StrEnum):
+    """How a "Sync now" request ended (stored in sync_request.outcome)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    EXPIRED = "expired"  # nobody ran it while its response_url was valid
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The Slack user behind a request, as far as cashbot needs to know them."""
