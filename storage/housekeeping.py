@@ -1,4 +1,4 @@
-"""Expired one-time credentials: OAuth states and connect links past a cutoff."""
+"""Spent connect links: expired, used or revoked before a cutoff."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import affected_rows
-from storage.models import ConnectLink, OAuthState
-
-
-async def delete_expired_states(session: AsyncSession, cutoff: dt.datetime) -> int:
-    """Delete OAuth states that expired before `cutoff`; how many went."""
-    result = await session.execute(delete(OAuthState).where(OAuthState.expires_at < cutoff))
-    return affected_rows(result)
+from storage.models import ConnectLink
 
 
 async def delete_spent_links(session: AsyncSession, cutoff: dt.datetime) -> int:

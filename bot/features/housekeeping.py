@@ -7,6 +7,7 @@ import logging
 
 from bot.clock import Clock
 from storage import housekeeping as queries
+from storage import oauth_states
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class Housekeeping:
     async def prune(self) -> int:
         cutoff = self._clock.now() - GRACE
         async with self._database.write() as session:
-            removed = await queries.delete_expired_states(session, cutoff)
+            removed = await oauth_states.delete_expired_states(session, cutoff)
             removed += await queries.delete_spent_links(session, cutoff)
         if removed:
             log.info("housekeeping.pruned", extra={"rows": removed})
