@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +14,13 @@ from storage.database import Database, affected_rows
 from storage.models import AccessGrant, Connection, Workspace
 
 
+async def _workspace_value(session: AsyncSession, workspace_id: int, column: Any) -> str | None:
+    found = await session.execute(select(column).where(Workspace.id == workspace_id))
+    return cast("str | None", found.scalar_one_or_none())
+
+
 async def installer(session: AsyncSession, workspace_id: int) -> str | None:
-    return (
-        await session.execute(select(Workspace.installed_by_user_id).where(Workspace.id == workspace_id))
-    ).scalar_one_or_none()
+    return await _workspace_value(session, workspace_id, Workspace.installed_by_user_id)
 
 
 async def connectors(session: AsyncSession, workspace_id: int) -> list[str]:
@@ -38,9 +42,7 @@ async def granted_users(session: AsyncSession, workspace_id: int) -> list[str]:
 
 async def public_channels(session: AsyncSession, workspace_id: int) -> str | None:
     """The stored JSON list of channels where answers may be public."""
-    return (
-        await session.execute(select(Workspace.public_channel_ids).where(Workspace.id == workspace_id))
-    ).scalar_one_or_none()
+    return await _workspace_value(session, workspace_id, Workspace.public_channel_ids)
 
 
 async def grants(session: AsyncSession, workspace_id: int) -> Sequence[AccessGrant]:
@@ -57,16 +59,12 @@ async def add_grant(
     database: Database, workspace_id: int, user_id: str, granted_by: str, now: dt.datetime
 ) -> bool:
     """Grant in its own transaction; False when the user already had a grant."""
+    grant = AccessGrant(
+        workspace_id=workspace_id, slack_user_id=user_id, granted_by_user_id=granted_by, created_at=now
+    )
     try:
         async with database.write() as session:
-            session.add(
-                AccessGrant(
-                    workspace_id=workspace_id,
-                    slack_user_id=user_id,
-                    granted_by_user_id=granted_by,
-                    created_at=now,
-                )
-            )
+            session.add(grant)
     except ConstraintViolation:
         return False
     return True

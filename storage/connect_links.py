@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import affected_rows
-from storage.models import ConnectLink, Workspace
+from storage.models import ConnectLink
+from storage.workspaces import with_team_id
+
+
+def _live() -> ColumnElement[bool]:
+    """Neither used nor revoked (it may still have expired)."""
+    return and_(ConnectLink.used_at.is_(None), ConnectLink.revoked_at.is_(None))
 
 
 async def revoke_live_links(
@@ -17,12 +23,7 @@ async def revoke_live_links(
     """Revoke the workspace's unused, unrevoked links for `provider`, dropping any stashed secret."""
     await session.execute(
         update(ConnectLink)
-        .where(
-            ConnectLink.workspace_id == workspace_id,
-            ConnectLink.provider == provider,
-            ConnectLink.used_at.is_(None),
-            ConnectLink.revoked_at.is_(None),
-        )
+        .where(ConnectLink.workspace_id == workspace_id, ConnectLink.provider == provider, _live())
         .values(revoked_at=now, pending_secret=None)
     )
 
@@ -33,26 +34,16 @@ def add_link(session: AsyncSession, link: ConnectLink) -> None:
 
 async def link_by_hash(session: AsyncSession, hashed: str) -> tuple[ConnectLink, str] | None:
     """The link with this token hash and its workspace's team id, None when there is none."""
-    row = (
-        await session.execute(
-            select(ConnectLink, Workspace.team_id)
-            .join(Workspace, Workspace.id == ConnectLink.workspace_id)
-            .where(ConnectLink.token_hash == hashed)
-        )
-    ).one_or_none()
-    return None if row is None else (row[0], row[1])
+    return await with_team_id(
+        session, ConnectLink, ConnectLink.workspace_id, ConnectLink.token_hash == hashed
+    )
 
 
 async def use_link(session: AsyncSession, link_id: int, now: dt.datetime) -> bool:
     """Mark the link used if it is still live at `now`; False when another use (or expiry) won."""
     result = await session.execute(
         update(ConnectLink)
-        .where(
-            ConnectLink.id == link_id,
-            ConnectLink.used_at.is_(None),
-            ConnectLink.revoked_at.is_(None),
-            ConnectLink.expires_at > now,
-        )
+        .where(ConnectLink.id == link_id, _live(), ConnectLink.expires_at > now)
         .values(used_at=now, pending_secret=None)
     )
     return affected_rows(result) == 1

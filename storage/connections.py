@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import ConnectionState
 from storage.database import affected_rows
 from storage.models import Connection, Workspace
+from storage.workspaces import with_team_id
 
 
 async def connection_for_update(session: AsyncSession, workspace_id: int, provider: str) -> Connection:
@@ -48,14 +49,7 @@ async def connection_with_team(
         where.append(Connection.workspace_id == workspace_id)
     if provider is not None:
         where.append(Connection.provider == provider)
-    found = (
-        await session.execute(
-            select(Connection, Workspace.team_id)
-            .join(Workspace, Workspace.id == Connection.workspace_id)
-            .where(*where)
-        )
-    ).one_or_none()
-    return None if found is None else (found[0], found[1])
+    return await with_team_id(session, Connection, Connection.workspace_id, *where)
 
 
 async def swap_credentials(

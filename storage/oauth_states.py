@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import affected_rows
-from storage.models import OAuthState, Workspace
+from storage.models import OAuthState
+from storage.workspaces import with_team_id
 
 
 async def delete_expired_states(session: AsyncSession, cutoff: dt.datetime) -> int:
@@ -23,14 +24,8 @@ def add_state(session: AsyncSession, state: OAuthState) -> None:
 
 async def state_with_team(session: AsyncSession, hashed: str, provider: str) -> tuple[OAuthState, str] | None:
     """The provider's state with this hash and its workspace's team id, None when there is none."""
-    found = (
-        await session.execute(
-            select(OAuthState, Workspace.team_id)
-            .join(Workspace, Workspace.id == OAuthState.workspace_id)
-            .where(OAuthState.state_hash == hashed, OAuthState.provider == provider)
-        )
-    ).one_or_none()
-    return None if found is None else (found[0], found[1])
+    where = (OAuthState.state_hash == hashed, OAuthState.provider == provider)
+    return await with_team_id(session, OAuthState, OAuthState.workspace_id, *where)
 
 
 async def use_state(session: AsyncSession, state_id: int, now: dt.datetime) -> bool:

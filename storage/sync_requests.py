@@ -8,7 +8,8 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import affected_rows
-from storage.models import SyncRequest, Workspace
+from storage.models import SyncRequest
+from storage.workspaces import with_team_id
 
 
 def add_request(session: AsyncSession, request: SyncRequest) -> None:
@@ -62,14 +63,10 @@ async def claim(
 
 async def request_with_team(session: AsyncSession, request_id: int) -> tuple[SyncRequest, str]:
     """The request and its workspace's team id."""
-    row = (
-        await session.execute(
-            select(SyncRequest, Workspace.team_id)
-            .join(Workspace, Workspace.id == SyncRequest.workspace_id)
-            .where(SyncRequest.id == request_id)
-        )
-    ).one()
-    return row[0], row[1]
+    found = await with_team_id(session, SyncRequest, SyncRequest.workspace_id, SyncRequest.id == request_id)
+    if found is None:
+        raise LookupError(f"sync request {request_id} is gone")
+    return found
 
 
 async def release(session: AsyncSession, request_id: int, not_before: dt.datetime) -> None:
