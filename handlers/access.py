@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder
 from bot.features.access.rights import AccessService
@@ -119,13 +119,17 @@ class AccessCommands:
         return Reply(self._renderer.message("access_changed.json.j2", message=message))
 
     async def _refuse(self, request: CommandRequest, actor: Actor, action: str, workspace_id: int) -> Reply:
-        await self._record(request, action, {}, outcome="denied")
+        await self._record(request, action, {}, outcome=AuditOutcome.DENIED)
         managers = sorted((await self._access.policy(workspace_id)).managers)
         manage = action != "access.list"
         return Reply(self._renderer.message("access_refused.json.j2", managers=managers, manage=manage))
 
     async def _record(
-        self, request: CommandRequest, action: str, detail: dict[str, object], outcome: str = "ok"
+        self,
+        request: CommandRequest,
+        action: str,
+        detail: dict[str, object],
+        outcome: AuditOutcome = AuditOutcome.OK,
     ) -> None:
         await self._audit.record(
             team_id=request.team_id,

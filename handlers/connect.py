@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain import Actor, Provider
+from bot.domain import Actor, AuditOutcome, Provider
 from bot.errors import UserError
 from bot.features.access.rights import AccessService
 from bot.features.audit.trail import AuditTrail
@@ -92,7 +92,7 @@ class ConnectCommands:
             team_id=request.team_id,
             actor=request.user_id,
             action=action,
-            outcome="denied",
+            outcome=AuditOutcome.DENIED,
             channel_id=request.channel_id,
         )
         managers = sorted(await self._access.managers(workspace_id))

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.clock import Clock
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder, ViewGate
 from bot.features.cash.position import CashService
@@ -94,7 +94,7 @@ class SyncButton:
             team_id=actor.team_id,
             actor=actor.user_id,
             action="sync.requested",
-            outcome="ok" if result.accepted else "refused",
+            outcome=AuditOutcome.OK if result.accepted else AuditOutcome.REFUSED,
             channel_id=channel_id,
             detail={"providers": list(result.providers), "reason": result.reason},
         )

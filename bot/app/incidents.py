@@ -16,6 +16,7 @@ from bot.features.home.content import HomeService
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import AlertPolicy
 from bot.features.sync.requests import FinishedRequest
+from bot.features.sync.runner import RunOutcome
 from handlers.admins import SlackAdmins
 from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertStatus, AlertView
@@ -67,7 +68,7 @@ def _incident_tick(runtime: Runtime, service: IncidentService) -> Callable[[], A
     async def tick() -> None:
         for workspace_id, provider in await service.rechecks():
             result = await runtime.sync.run(workspace_id, Provider(provider), "recheck")  # feeds back
-            if result.outcome in ("not_connected", "needs_reauth"):
+            if result.outcome in (RunOutcome.NOT_CONNECTED, RunOutcome.NEEDS_REAUTH):
                 # Disconnected, or now waiting for a person (its own alert): the lone failure is moot.
                 await service.recovered(workspace_id, provider, ("outage",))
         await service.remind()

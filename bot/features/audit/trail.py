@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clock import Clock
+from bot.domain import AuditOutcome
 from bot.errors import ConstraintViolation
 from storage import audit as queries
 from storage.database import Database, Session
@@ -33,7 +34,7 @@ class AuditEntry:
     team_id: str | None
     actor: str
     action: str
-    outcome: str = "ok"
+    outcome: AuditOutcome = AuditOutcome.OK
     channel_id: str | None = None
     detail: dict[str, Any] | None = None
 
@@ -108,7 +109,7 @@ class AuditTrail:
         team_id: str | None,
         actor: str,
         action: str,
-        outcome: str = "ok",
+        outcome: AuditOutcome = AuditOutcome.OK,
         channel_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:

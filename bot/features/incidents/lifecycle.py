@@ -18,7 +18,7 @@ from bot.domain import ConnectionState, Provider
 from bot.errors import ConstraintViolation
 from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
 from bot.features.incidents.records import IncidentFacts, alert_channel
-from bot.features.sync.runner import SyncResult
+from bot.features.sync.runner import RunOutcome, SyncResult
 from bot.providers.connections import ConnectionService, ConnectionView
 from storage import incidents as queries
 from storage.database import Database, Session
@@ -64,9 +64,9 @@ class IncidentService:
     async def sync_finished(self, result: SyncResult) -> None:
         """A SyncService listener: a success recovers the provider, a failure feeds its incident."""
         provider = result.provider.value
-        if result.outcome in ("success", "partial"):
+        if result.outcome in (RunOutcome.SUCCESS, RunOutcome.PARTIAL):
             await self.recovered(result.workspace_id, provider, SELF_HEALING_KINDS)
-        elif result.outcome == "failed" and result.error_code != "storage_unavailable":
+        elif result.outcome == RunOutcome.FAILED and result.error_code != "storage_unavailable":
             connection = await self._connections.find(result.workspace_id, result.provider)
             reauth = connection is not None and connection.state == ConnectionState.NEEDS_REAUTH
             await self.failed(

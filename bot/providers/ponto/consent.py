@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from bot.clock import Clock
-from bot.domain import Provider
+from bot.domain import AuditOutcome, Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.providers.base import Alerts, Audit, Links
 from bot.providers.connections import ConnectionService
@@ -250,7 +250,7 @@ class PontoConsent:
                 team_id=claimed.team_id,
                 actor=claimed.user_id,
                 action="connect.ponto",
-                outcome="failed",
+                outcome=AuditOutcome.FAILED,
                 detail={"reason": code, "cause": (cause or "")[:64] or None},
             )
         return ConsentResult(
