@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute
 
 from bot.app.digest import DigestNeeds, build_digest
 from bot.app.incidents import build_home, build_incidents
-from bot.app.runtime import Reports, Runtime
+from bot.app.runtime import Core, InstalledProviders, Reports, Runtime, Services, SlackParts
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -188,30 +188,28 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         DigestNeeds(settings, clock, database, renderer, reports, sync, access, workspaces, router, store)
     )
     runtime = Runtime(
-        settings=settings,
-        clock=clock,
-        database=database,
-        box=box,
-        renderer=renderer,
-        slack=slack,
-        catalog=catalog,
-        router=router,
-        workspaces=workspaces,
-        receipts=receipts,
-        health=HealthService(database, settings.min_free_disk_mb),
-        links=links,
-        connections=connections,
-        alerts=alerts,
-        audit=audit,
-        access=access,
-        sync=sync,
-        notifier=notifier,
-        actors=ActorDirectory(),
+        core=Core(settings=settings, clock=clock, database=database, box=box, renderer=renderer),
+        services=Services(
+            workspaces=workspaces,
+            receipts=receipts,
+            health=HealthService(database, settings.min_free_disk_mb),
+            links=links,
+            connections=connections,
+            alerts=alerts,
+            audit=audit,
+            access=access,
+            sync=sync,
+        ),
+        slack=SlackParts(
+            app=slack, catalog=catalog, router=router, notifier=notifier, actors=ActorDirectory()
+        ),
+        providers=InstalledProviders(
+            plugins=[parts.plugin for _, parts in providers],
+            web_routes=provider_pages(providers, settings, renderer, notifier, workspaces, sync),
+            closers=tuple(close for _, parts in providers for close in parts.closers) + digest.closers,
+        ),
         reports=reports,
-        plugins=[parts.plugin for _, parts in providers],
-        web_routes=provider_pages(providers, settings, renderer, notifier, workspaces, sync),
         jobs=periodic_jobs(settings, database, receipts, reports, sync) + digest.jobs,
-        closers=tuple(close for _, parts in providers for close in parts.closers) + digest.closers,
         digest=digest,
     )
     incidents = build_incidents(runtime, digest)
@@ -306,7 +304,7 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
     async def revoke(workspace_id: int) -> None:
         # Revoke every grant at its provider (Ponto's refresh token) before the purge deletes it.
         # Bounded: Slack waits 3 s for this event; a grant that could not be revoked is logged.
-        for plugin in runtime.plugins:
+        for plugin in runtime.providers.plugins:
             try:
                 async with asyncio.timeout(UNINSTALL_REVOKE_SECONDS):
                     await plugin.disconnect(workspace_id)
@@ -322,11 +320,11 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
 
     async def forget(workspace_id: int, team_id: str) -> None:
         await runtime.reports.cache.invalidate(str(workspace_id))
-        runtime.access.forget(workspace_id)
-        runtime.actors.forget(team_id)
+        runtime.services.access.forget(workspace_id)
+        runtime.slack.actors.forget(team_id)
 
-    runtime.workspaces.on_uninstalling(revoke)
-    runtime.workspaces.on_uninstalled(forget)
+    runtime.services.workspaces.on_uninstalling(revoke)
+    runtime.services.workspaces.on_uninstalled(forget)
 
 
 def periodic_jobs(
@@ -354,44 +352,54 @@ def periodic_jobs(
 
 
 def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
-    errors.register(slack, runtime.renderer)
-    request_context.register(slack, runtime.workspaces, runtime.receipts, runtime.actors)
+    errors.register(slack, runtime.core.renderer)
+    request_context.register(
+        slack, runtime.services.workspaces, runtime.services.receipts, runtime.slack.actors
+    )
     # Bolt tries listeners in the order they were added: the busiest commands go first.
     _register_reports(runtime, slack)
-    lifecycle.register(slack, runtime.workspaces, runtime.receipts)
+    lifecycle.register(slack, runtime.services.workspaces, runtime.services.receipts)
     connect.ConnectCommands(
-        plugins=runtime.plugins,
-        links=runtime.links,
-        connections=runtime.connections,
-        access=runtime.access,
-        audit=runtime.audit,
-        workspaces=runtime.workspaces,
-        renderer=runtime.renderer,
-        link_url=lambda provider, token: runtime.settings.url_for(f"/connect/{provider.value}?t={token}"),
-        next_sync=lambda last: (
-            None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
+        plugins=runtime.providers.plugins,
+        links=runtime.services.links,
+        connections=runtime.services.connections,
+        access=runtime.services.access,
+        audit=runtime.services.audit,
+        workspaces=runtime.services.workspaces,
+        renderer=runtime.core.renderer,
+        link_url=lambda provider, token: runtime.core.settings.url_for(
+            f"/connect/{provider.value}?t={token}"
         ),
-        clock=runtime.clock,
-    ).register(runtime.router)
-    cashbot.register(slack, runtime.router)
+        next_sync=lambda last: (
+            None if last is None else last + dt.timedelta(minutes=runtime.core.settings.sync_interval_minutes)
+        ),
+        clock=runtime.core.clock,
+    ).register(runtime.slack.router)
+    cashbot.register(slack, runtime.slack.router)
 
 
 def _register_reports(runtime: Runtime, slack: AsyncApp) -> None:
     reports = runtime.reports
     CashCommand(
-        workspaces=runtime.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
-    ).register(slack, runtime.catalog)
+        workspaces=runtime.services.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
+    ).register(slack, runtime.slack.catalog)
     OverdueCommand(
-        workspaces=runtime.workspaces, gate=reports.gate, receivables=reports.receivables, views=reports.views
-    ).register(slack, runtime.catalog)
+        workspaces=runtime.services.workspaces,
+        gate=reports.gate,
+        receivables=reports.receivables,
+        views=reports.views,
+    ).register(slack, runtime.slack.catalog)
     SyncButton(
-        workspaces=runtime.workspaces,
+        workspaces=runtime.services.workspaces,
         gate=reports.gate,
         requests=reports.sync_requests,
-        renderer=runtime.renderer,
+        renderer=runtime.core.renderer,
         audit=reports.audit,
     ).register(slack)
-    ConnectButtons(runtime.router, runtime.renderer).register(slack)
+    ConnectButtons(runtime.slack.router, runtime.core.renderer).register(slack)
     AccessCommands(
-        access=runtime.access, audit=reports.audit, workspaces=runtime.workspaces, renderer=runtime.renderer
-    ).register(runtime.router)
+        access=runtime.services.access,
+        audit=reports.audit,
+        workspaces=runtime.services.workspaces,
+        renderer=runtime.core.renderer,
+    ).register(runtime.slack.router)
