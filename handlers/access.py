@@ -10,8 +10,8 @@ from bot.features.access.gate import AuditRecorder
 from bot.features.access.rights import AccessService
 from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 
 # With should_escape, Slack sends mentions as <@U123|name> and channels as <#C123|name>.
@@ -40,8 +40,8 @@ class AccessCommands:
         self._workspaces = workspaces
         self._renderer = renderer
 
-    def register(self, router: CashbotRouter) -> None:
-        router.add(
+    def register(self, on: Listeners) -> None:
+        on.subcommand(
             "access",
             CommandSpec(
                 "/cashbot access [list|grant @user|revoke @user|public add|remove #channel]",

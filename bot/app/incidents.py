@@ -88,8 +88,8 @@ def _register_handlers(runtime: Runtime) -> None:
         workspaces=runtime.services.workspaces,
         access=runtime.services.access,
         renderer=runtime.core.renderer,
-    ).register(runtime.slack.router)
-    runtime.slack.router.status_sections.append(("Alerts", AlertStatus(runtime.core.database).lines))
+    ).register(runtime.slack.listeners)
+    runtime.slack.listeners.status("Alerts", AlertStatus(runtime.core.database).lines)
     if runtime.slack.app is None:
         return
     AlertButtons(
@@ -100,7 +100,7 @@ def _register_handlers(runtime: Runtime) -> None:
         requests=runtime.reports.sync_requests,
         router=runtime.slack.router,
         renderer=runtime.core.renderer,
-    ).register(runtime.slack.app)
+    ).register(runtime.slack.listeners)
 
 
 def build_home(runtime: Runtime, digest: DigestParts) -> None:
@@ -115,7 +115,7 @@ def build_home(runtime: Runtime, digest: DigestParts) -> None:
         renderer=runtime.core.renderer,
         clock=runtime.core.clock,
     )
-    tab.register(runtime.slack.app)
+    tab.register(runtime.slack.listeners)
 
     async def refresh(done: FinishedRequest) -> None:
         if done.channel_id != HOME_CHANNEL or not done.user_id:

@@ -34,6 +34,7 @@ from bot.render import Renderer
 from handlers import cashbot
 from handlers.actor import ActorDirectory
 from handlers.catalog import CommandCatalog
+from handlers.listeners import Listeners
 from handlers.notify import SlackNotifier
 from handlers.views import FinancialViews
 from storage.crypto import SecretBox
@@ -87,6 +88,7 @@ class SlackParts:
     app: AsyncApp | None
     catalog: CommandCatalog
     router: cashbot.CashbotRouter
+    listeners: Listeners  # how every handler adds its listeners, subcommands and status lines
     notifier: SlackNotifier
     actors: ActorDirectory
 

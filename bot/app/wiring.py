@@ -54,6 +54,7 @@ from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
 from handlers.catalog import CommandCatalog
+from handlers.listeners import Listeners
 from handlers.notify import SlackNotifier
 from handlers.overdue import OverdueCommand
 from handlers.sync_button import SyncButton, SyncFollowUp
@@ -184,8 +185,9 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     reports = build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync, budgets)
     receipts = EventReceipts(database, clock=clock)
     router = cashbot.CashbotRouter(catalog, renderer)
+    listeners = Listeners(slack, catalog, router)
     digest = build_digest(
-        DigestNeeds(settings, clock, database, renderer, reports, sync, access, workspaces, router, store)
+        DigestNeeds(settings, clock, database, renderer, reports, sync, access, workspaces, listeners, store)
     )
     runtime = Runtime(
         core=Core(settings=settings, clock=clock, database=database, box=box, renderer=renderer),
@@ -201,7 +203,12 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
             sync=sync,
         ),
         slack=SlackParts(
-            app=slack, catalog=catalog, router=router, notifier=notifier, actors=ActorDirectory()
+            app=slack,
+            catalog=catalog,
+            router=router,
+            listeners=listeners,
+            notifier=notifier,
+            actors=ActorDirectory(),
         ),
         providers=InstalledProviders(
             plugins=[parts.plugin for _, parts in providers],
@@ -217,7 +224,7 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
     _forget_on_uninstall(runtime)
     if slack is not None:
-        _register_listeners(runtime, slack)
+        _register_listeners(runtime)
     return runtime
 
 
@@ -351,14 +358,13 @@ def periodic_jobs(
     )
 
 
-def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
-    errors.register(slack, runtime.core.renderer)
-    request_context.register(
-        slack, runtime.services.workspaces, runtime.services.receipts, runtime.slack.actors
-    )
+def _register_listeners(runtime: Runtime) -> None:
+    on = runtime.slack.listeners
+    errors.register(on, runtime.core.renderer)
+    request_context.register(on, runtime.services.workspaces, runtime.services.receipts, runtime.slack.actors)
     # Bolt tries listeners in the order they were added: the busiest commands go first.
-    _register_reports(runtime, slack)
-    lifecycle.register(slack, runtime.services.workspaces, runtime.services.receipts)
+    _register_reports(runtime, on)
+    lifecycle.register(on, runtime.services.workspaces, runtime.services.receipts)
     connect.ConnectCommands(
         plugins=runtime.providers.plugins,
         links=runtime.services.links,
@@ -374,32 +380,32 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
             None if last is None else last + dt.timedelta(minutes=runtime.core.settings.sync_interval_minutes)
         ),
         clock=runtime.core.clock,
-    ).register(runtime.slack.router)
-    cashbot.register(slack, runtime.slack.router)
+    ).register(on)
+    cashbot.register(on)
 
 
-def _register_reports(runtime: Runtime, slack: AsyncApp) -> None:
+def _register_reports(runtime: Runtime, on: Listeners) -> None:
     reports = runtime.reports
     CashCommand(
         workspaces=runtime.services.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
-    ).register(slack, runtime.slack.catalog)
+    ).register(on)
     OverdueCommand(
         workspaces=runtime.services.workspaces,
         gate=reports.gate,
         receivables=reports.receivables,
         views=reports.views,
-    ).register(slack, runtime.slack.catalog)
+    ).register(on)
     SyncButton(
         workspaces=runtime.services.workspaces,
         gate=reports.gate,
         requests=reports.sync_requests,
         renderer=runtime.core.renderer,
         audit=reports.audit,
-    ).register(slack)
-    ConnectButtons(runtime.slack.router, runtime.core.renderer).register(slack)
+    ).register(on)
+    ConnectButtons(runtime.slack.router, runtime.core.renderer).register(on)
     AccessCommands(
         access=runtime.services.access,
         audit=reports.audit,
         workspaces=runtime.services.workspaces,
         renderer=runtime.core.renderer,
-    ).register(runtime.slack.router)
+    ).register(on)
