@@ -160,72 +160,88 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     brings its own.
     """
     settings.require_secrets()
-    clock = clock or SystemClock()
-    database = Database(settings.database_url, clock=clock)
-    box = SecretBox(settings.encryption_keys)
-    renderer = Renderer()
-    store = installation_store(settings, database, box)
-    slack = build_slack_app(settings, database, store) if web else None
-    catalog = CommandCatalog()
-    connections = ConnectionService(database, box, clock=clock)
-    alerts = AlertService(database, clock=clock)
-    audit = AuditTrail(database, settings.audit_key or "", clock=clock)
-    links = ConnectLinks(database, box, clock=clock)
-    sync = SyncService(database, connections, alerts, clock=clock)
-    platform = Platform(
-        database, box, clock, connections, alerts, audit, links, settings.url_for, settings.timezone
-    )
-    providers = build_providers(settings, platform, sync)
-    access = AccessService(database, clock=clock)
-    workspaces = WorkspaceService(database, settings.timezone)
-    notifier = SlackNotifier(
-        lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
-    )
+    core = build_core(settings, clock or SystemClock())
+    services = build_services(core)
+    store = installation_store(settings, core.database, core.box)
+    slack = build_slack_parts(core, store, web)
+    s = services
+    providers = build_providers(settings, _platform(core, services), s.sync)
     budgets = {package.provider.value: parts.budget for package, parts in providers if parts.budget}
-    reports = build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync, budgets)
-    receipts = EventReceipts(database, clock=clock)
-    router = cashbot.CashbotRouter(catalog, renderer)
-    listeners = Listeners(slack, catalog, router)
-    digest = build_digest(
-        DigestNeeds(settings, clock, database, renderer, reports, sync, access, workspaces, listeners, store)
-    )
+    reports = build_reports(core, services, budgets)
+    needs = (settings, core.clock, core.database, core.renderer, reports, s.sync, s.access, s.workspaces)
+    digest = build_digest(DigestNeeds(*needs, slack.listeners, store))
     runtime = Runtime(
-        core=Core(settings=settings, clock=clock, database=database, box=box, renderer=renderer),
-        services=Services(
-            workspaces=workspaces,
-            receipts=receipts,
-            health=HealthService(database, settings.min_free_disk_mb),
-            links=links,
-            connections=connections,
-            alerts=alerts,
-            audit=audit,
-            access=access,
-            sync=sync,
-        ),
-        slack=SlackParts(
-            app=slack,
-            catalog=catalog,
-            router=router,
-            listeners=listeners,
-            notifier=notifier,
-            actors=ActorDirectory(),
-        ),
+        core=core,
+        services=services,
+        slack=slack,
         providers=InstalledProviders(
             plugins=[parts.plugin for _, parts in providers],
-            web_routes=provider_pages(providers, settings, renderer, notifier, workspaces, sync),
+            web_routes=provider_pages(
+                providers, settings, core.renderer, slack.notifier, s.workspaces, s.sync
+            ),
             closers=tuple(close for _, parts in providers for close in parts.closers) + digest.closers,
         ),
         reports=reports,
-        jobs=periodic_jobs(settings, database, receipts, reports, sync) + digest.jobs,
+        jobs=periodic_jobs(settings, core.database, s.receipts, reports, s.sync) + digest.jobs,
         digest=digest,
     )
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
     runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
     _forget_on_uninstall(runtime)
-    if slack is not None:
+    if slack.app is not None:
         _register_listeners(runtime)
     return runtime
+
+
+def _platform(core: Core, s: Services) -> Platform:
+    """What a provider package is built on."""
+    return Platform(
+        core.database,
+        core.box,
+        core.clock,
+        s.connections,
+        s.alerts,
+        s.audit,
+        s.links,
+        core.settings.url_for,
+        core.settings.timezone,
+    )
+
+
+def build_core(settings: Settings, clock: Clock) -> Core:
+    database = Database(settings.database_url, clock=clock)
+    return Core(settings, clock, database, SecretBox(settings.encryption_keys), Renderer())
+
+
+def build_services(core: Core) -> Services:
+    """The provider-neutral services, each built once on the core."""
+    database, clock, box = core.database, core.clock, core.box
+    connections = ConnectionService(database, box, clock=clock)
+    alerts = AlertService(database, clock=clock)
+    return Services(
+        workspaces=WorkspaceService(database, core.settings.timezone),
+        receipts=EventReceipts(database, clock=clock),
+        health=HealthService(database, core.settings.min_free_disk_mb),
+        links=ConnectLinks(database, box, clock=clock),
+        connections=connections,
+        alerts=alerts,
+        audit=AuditTrail(database, core.settings.audit_key or "", clock=clock),
+        access=AccessService(database, clock=clock),
+        sync=SyncService(database, connections, alerts, clock=clock),
+    )
+
+
+def build_slack_parts(core: Core, store: EncryptedInstallationStore | None, web: bool) -> SlackParts:
+    """Bolt (only for a web process), the command catalog and router, and the notifier."""
+    settings = core.settings
+    slack = build_slack_app(settings, core.database, store) if web else None
+    catalog = CommandCatalog()
+    router = cashbot.CashbotRouter(catalog, core.renderer)
+    notifier = SlackNotifier(
+        lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
+    )
+    return SlackParts(slack, catalog, router, Listeners(slack, catalog, router), notifier, ActorDirectory())
 
 
 Built = list[tuple[ProviderPackage, ProviderParts[Any]]]
@@ -266,19 +282,16 @@ def provider_pages(
     return tuple(routes)
 
 
-def build_reports(
-    settings: Settings,
-    clock: Clock,
-    database: Database,
-    box: SecretBox,
-    renderer: Renderer,
-    access: AccessService,
-    alerts: AlertService,
-    audit: AuditTrail,
-    sync: SyncService,
-    budgets: Mapping[str, CallBudget],
-) -> Reports:
+def build_reports(core: Core, services: Services, budgets: Mapping[str, CallBudget]) -> Reports:
     """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
+    settings, clock, database, box, renderer = (
+        core.settings,
+        core.clock,
+        core.database,
+        core.box,
+        core.renderer,
+    )
+    access, alerts, audit, sync = services.access, services.alerts, services.audit, services.sync
     cache = build_cache(settings.redis_url, settings.database_url, clock)
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)

@@ -53,9 +53,9 @@ async def test_a_sync_in_the_worker_refreshes_every_web_process(
         )
         before = blocks_to_text((await web.slack.command("/cash")).json())
         worker = build_runtime(replace(settings, public_url=web.url), web=False)
-        worker.sync.register(NewBalance(worker.database))
+        worker.services.sync.register(NewBalance(worker.core.database))
         try:
-            await worker.sync.run(workspace_id, Provider.PONTO, "schedule")
+            await worker.services.sync.run(workspace_id, Provider.PONTO, "schedule")
         finally:
             await worker.aclose()
         after = blocks_to_text((await web.slack.command("/cash")).json())
