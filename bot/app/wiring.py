@@ -372,53 +372,51 @@ def periodic_jobs(
 
 
 def _register_listeners(runtime: Runtime) -> None:
-    on = runtime.slack.listeners
-    errors.register(on, runtime.core.renderer)
-    request_context.register(on, runtime.services.workspaces, runtime.services.receipts, runtime.slack.actors)
+    on, core, s = runtime.slack.listeners, runtime.core, runtime.services
+    errors.register(on, core.renderer)
+    request_context.register(on, s.workspaces, s.receipts, runtime.slack.actors)
     # Bolt tries listeners in the order they were added: the busiest commands go first.
     _register_reports(runtime, on)
-    lifecycle.register(on, runtime.services.workspaces, runtime.services.receipts)
+    lifecycle.register(on, s.workspaces, s.receipts)
     connect.ConnectCommands(
         plugins=runtime.providers.plugins,
-        links=runtime.services.links,
-        connections=runtime.services.connections,
-        access=runtime.services.access,
-        audit=runtime.services.audit,
-        workspaces=runtime.services.workspaces,
-        renderer=runtime.core.renderer,
-        link_url=lambda provider, token: runtime.core.settings.url_for(
-            f"/connect/{provider.value}?t={token}"
-        ),
+        links=s.links,
+        connections=s.connections,
+        access=s.access,
+        audit=s.audit,
+        workspaces=s.workspaces,
+        renderer=core.renderer,
+        link_url=lambda provider, token: core.settings.url_for(f"/connect/{provider.value}?t={token}"),
         next_sync=lambda last: (
-            None if last is None else last + dt.timedelta(minutes=runtime.core.settings.sync_interval_minutes)
+            None if last is None else last + dt.timedelta(minutes=core.settings.sync_interval_minutes)
         ),
-        clock=runtime.core.clock,
+        clock=core.clock,
     ).register(on)
     cashbot.register(on)
 
 
 def _register_reports(runtime: Runtime, on: Listeners) -> None:
-    reports = runtime.reports
-    CashCommand(
-        workspaces=runtime.services.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
-    ).register(on)
+    reports, core, s = runtime.reports, runtime.core, runtime.services
+    CashCommand(workspaces=s.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views).register(
+        on
+    )
     OverdueCommand(
-        workspaces=runtime.services.workspaces,
+        workspaces=s.workspaces,
         gate=reports.gate,
         receivables=reports.receivables,
         views=reports.views,
     ).register(on)
     SyncButton(
-        workspaces=runtime.services.workspaces,
+        workspaces=s.workspaces,
         gate=reports.gate,
         requests=reports.sync_requests,
-        renderer=runtime.core.renderer,
+        renderer=core.renderer,
         audit=reports.audit,
     ).register(on)
-    ConnectButtons(runtime.slack.router, runtime.core.renderer).register(on)
+    ConnectButtons(runtime.slack.router, core.renderer).register(on)
     AccessCommands(
-        access=runtime.services.access,
+        access=s.access,
         audit=reports.audit,
-        workspaces=runtime.services.workspaces,
-        renderer=runtime.core.renderer,
+        workspaces=s.workspaces,
+        renderer=core.renderer,
     ).register(on)
