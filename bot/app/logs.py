@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -76,6 +77,8 @@ class ScrubSecrets(logging.Filter):
         # is not enough: the noisy libraries' lines below WARNING stop here whatever their level.
         if record.levelno < logging.WARNING and record.name.startswith(_NOISY_PREFIXES):
             return False
+        if _cancelled_at_shutdown(record):
+            return False
         message = record.getMessage()
         if record.name.startswith("slack_bolt") and "body:" in message:
             return False
@@ -85,6 +88,12 @@ class ScrubSecrets(logging.Filter):
             if key not in _RESERVED and isinstance(value, str):
                 record.__dict__[key] = scrub(value)
         return True
+
+
+def _cancelled_at_shutdown(record: logging.LogRecord) -> bool:
+    """APScheduler logs a job cancelled by a clean stop (SIGTERM mid-run) as a failed job."""
+    error = record.exc_info[1] if record.exc_info else None
+    return record.name.startswith("apscheduler") and isinstance(error, asyncio.CancelledError)
 
 
 class JsonFormatter(logging.Formatter):

@@ -114,3 +114,22 @@ def test_a_line_carries_the_workspace_and_command_it_was_logged_under() -> None:
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert inside["workspace"] == "T0ACME" and inside["command"] == "/cash"
     assert "workspace" not in outside
+
+
+def test_a_job_cancelled_by_a_clean_stop_is_not_logged_as_a_failure() -> None:
+    import asyncio
+
+    try:
+        raise asyncio.CancelledError
+    except asyncio.CancelledError:
+        import sys
+
+        cancelled = logging.LogRecord(
+            "apscheduler.executors.default", logging.ERROR, "", 0, "Job raised", None, sys.exc_info()
+        )
+    failed = logging.LogRecord(
+        "apscheduler.executors.default", logging.ERROR, "", 0, "Job raised", None, None
+    )
+
+    assert ScrubSecrets().filter(cancelled) is False
+    assert ScrubSecrets().filter(failed) is True
