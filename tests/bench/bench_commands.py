@@ -73,6 +73,7 @@ class Result:
     latencies: list[float]
     peak_rss_mb: float
     cpu: float = 0.0  # the server's CPU seconds per second of the run (1.0: one core busy)
+    waited: float = 0.0  # seconds per second its threads were runnable but had no core (shared machine)
     answered: int = 0  # every 200 answer, warm-up included (each one must be in the audit trail)
     audited: int | None = None
     probe: dict[str, Any] | None = None
@@ -328,7 +329,7 @@ async def load(name: str, port: int, secret: str, pid: int, seconds: float, comm
     errors: list[int] = []
     server = psutil.Process(pid)
     peak = server.memory_info().rss
-    cpu_before = sum(server.cpu_times()[:2])
+    cpu_before, waited_before = sum(server.cpu_times()[:2]), _run_queue_wait(pid)
     warm = 2.0
     started = time.perf_counter()
     until, warm_until = started + warm + seconds, started + warm
@@ -341,11 +342,24 @@ async def load(name: str, port: int, secret: str, pid: int, seconds: float, comm
     while not all(task.done() for task in tasks):
         peak = max(peak, server.memory_info().rss)
         await asyncio.sleep(0.1)
-    cpu = (sum(server.cpu_times()[:2]) - cpu_before) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    cpu = (sum(server.cpu_times()[:2]) - cpu_before) / elapsed
+    waited = (_run_queue_wait(pid) - waited_before) / elapsed
     answered = sum(await asyncio.gather(*tasks))
-    result = Result(name, len(latencies), len(errors), seconds, latencies, peak / 2**20, cpu)
+    result = Result(name, len(latencies), len(errors), seconds, latencies, peak / 2**20, cpu, waited)
     result.answered = answered
     return result
+
+
+def _run_queue_wait(pid: int) -> float:
+    """Seconds the process's threads spent waiting for a core (the second field of schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError):
+            continue
+    return total / 1e9
 
 
 # ---- the run ----------------------------------------------------------------------------------------
@@ -449,14 +463,14 @@ def _load() -> str:
 
 def report(results: list[Result], cold: dict[str, float], open_items: int) -> None:
     print(f"\n{CONNECTIONS} connections, {len(USERS)} members; load average {_load()}\n")
-    header = f"{'run':24} {'req/s':>7} {'p50':>6} {'p90':>6} {'p99':>6} {'max':>6} {'>50ms/10k':>9}"
-    print(header + f" {'errors':>6} {'answered':>8} {'audited':>8} {'RSS MB':>6} {'CPU':>5}")
+    header = f"{'run':34} {'req/s':>7} {'p50':>6} {'p90':>6} {'p99':>6} {'max':>6} {'>50ms/10k':>9}"
+    print(header + f" {'errors':>6} {'answered':>8} {'audited':>8} {'RSS MB':>6} {'CPU':>5} {'wait':>5}")
     for r in results:
         figures = " ".join(f"{r.quantile(q):6.1f}" for q in (0.5, 0.9, 0.99))
         audited = "" if r.audited is None else str(r.audited)
         print(
-            f"{r.name:24} {r.rps:7.0f} {figures} {max(r.latencies) * 1000:6.0f} {r.slow_per_10k:9.1f}"
-            f" {r.errors:6d} {r.answered:8d} {audited:>8} {r.peak_rss_mb:6.0f} {r.cpu:5.2f}"
+            f"{r.name:34} {r.rps:7.0f} {figures} {max(r.latencies) * 1000:6.0f} {r.slow_per_10k:9.1f}"
+            f" {r.errors:6d} {r.answered:8d} {audited:>8} {r.peak_rss_mb:6.0f} {r.cpu:5.2f} {r.waited:5.2f}"
         )
     bares = [r for r in results if r.audited is None]
     bare = max(bares, key=lambda r: r.rps)  # the faster bare run: the conservative baseline
