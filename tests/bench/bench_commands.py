@@ -227,10 +227,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(argv: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        argv, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb")
-    )
+def start_server(
+    argv: list[str], env: dict[str, str], port: int, log: Path, tree: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    environ = {**os.environ, **env, "PYTHONPATH": str(tree)}
+    process = subprocess.Popen(argv, env=environ, cwd=tree, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -284,6 +285,7 @@ class Plan:
     name: str
     command: str | None  # None: the bare Bolt app
     env: dict[str, str]
+    tree: Path = ROOT  # where the server's code is imported from
 
 
 async def _connection(
@@ -395,6 +397,12 @@ async def run(args: argparse.Namespace) -> None:
                     Plan(f"/cash, TTL {args.expiry_ttl} s", "/cash", expiry),
                     Plan(f"/overdue, TTL {args.expiry_ttl} s", "/overdue", expiry),
                 ]
+            if args.compare_tree:  # the same runs, the server from another tree (a before/after)
+                plans += [
+                    Plan(f"{p.name}, {args.compare_tree.name}", p.command, p.env, args.compare_tree)
+                    for p in plans
+                    if p.command
+                ]
             plans = [p for p in plans if p.command is None or args.only in p.name]
             # A bare run after every cashbot run: the machine's load drifts, so each run is compared
             # with the bare runs either side of it.
@@ -440,7 +448,7 @@ async def _serve_and_load(
         ]
     argv = argv or [sys.executable, "-m", "bot.app.cli", "web"]
     before = _views(path)
-    process = start_server(argv, env, port, work / "cashbot.log")
+    process = start_server(argv, env, port, work / "cashbot.log", plan.tree)
     try:
         result = await load(plan.name, port, secret, process.pid, args.seconds, plan.command)
     finally:
@@ -521,6 +529,11 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help="measure the suspects inside the server")
     parser.add_argument(
         "--profile", type=Path, help="with --probe: write a cProfile of each cashbot run here"
+    )
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also run each cashbot run with the server from this tree (e.g. `git archive` of main)",
     )
     parser.add_argument("--only", default="", help="run only the cashbot runs whose name contains this")
     asyncio.run(run(parser.parse_args()))

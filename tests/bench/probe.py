@@ -119,12 +119,15 @@ def _watchdog(loop_thread: int) -> None:
 
 
 def install() -> None:
+    from slack_bolt.listener_matcher.async_builtins import AsyncBuiltinListenerMatcher
+
     from bot.features.audit.group_commit import AuditBatcher
     from bot.features.audit.trail import AuditTrail
     from bot.features.report_cache import InProcessCache
     from bot.render import Renderer
     from storage.sqlite_writer import SqliteBulkWriter
 
+    timed_async("Bolt listener matchers tried", AsyncBuiltinListenerMatcher, "async_matches")
     timed_async("audit append (loop side, awaited)", AuditTrail, "record_batch")
     timed_async("audit view recorded (a request waits)", AuditBatcher, "record")
     timed_sync("audit SQLite transaction (writer thread)", SqliteBulkWriter, "_write")
