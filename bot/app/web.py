@@ -10,6 +10,8 @@ from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,7 +51,11 @@ def create_app(
                 await hook(runtime)
             await runtime.aclose()
 
-    app = Starlette(routes=_routes(runtime), lifespan=lifespan)
+    app = Starlette(
+        routes=_routes(runtime),
+        lifespan=lifespan,
+        exception_handlers={ClientDisconnect: _client_gone},
+    )
     app.add_middleware(AccessLog)
     return app
 
@@ -73,6 +79,13 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
             Route(SLACK_REDIRECT_PATH, handler.handle, methods=["GET"]),
         ]
     return [*routes, *runtime.web_routes]
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client hung up while sending its body: nothing to answer and nothing broke (a 400 the
+    server drops, so the access log and metrics show it as a client's fault, not ours)."""
+    log.info("http.client_disconnected", extra={"path": request.url.path})
+    return Response(status_code=400)
 
 
 class AccessLog:
