@@ -18,9 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import metrics
 from bot.app.runtime import Runtime
 from bot.app.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
+from bot.features.rate_limit import AddressLimiter
 from bot.providers import registry
 from handlers import web
 from handlers.slack_http import SlackEndpoint
+from handlers.throttle import Throttle
 from storage.migrate import upgrade_to_head
 
 log = logging.getLogger("cashbot.http")
@@ -56,7 +58,10 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={ClientDisconnect: _client_gone},
     )
-    app.add_middleware(AccessLog)
+    if runtime.settings.connect_rate_per_minute:
+        limiter = AddressLimiter(runtime.settings.connect_rate_per_minute, clock=runtime.clock)
+        app.add_middleware(Throttle, limiter=limiter, paths=_provider_paths())
+    app.add_middleware(AccessLog)  # added last, so outermost: a refused request is logged too
     return app
 
 
@@ -88,6 +93,11 @@ async def _client_gone(request: Request, error: Exception) -> Response:
     return Response(status_code=400)
 
 
+def _provider_paths() -> frozenset[str]:
+    """The installed providers' web pages: the connect links and the OAuth callbacks."""
+    return frozenset(path for package in registry.INSTALLED for path in package.web_paths)
+
+
 class AccessLog:
     """Logs method, path (never the query: one-time tokens live there), status and duration."""
 
@@ -101,7 +111,7 @@ class AccessLog:
             "/readyz",
             "/metrics",
         }
-        | {path for package in registry.INSTALLED for path in package.web_paths}
+        | _provider_paths()
     )
 
     def __init__(self, app: ASGIApp) -> None:
