@@ -44,8 +44,8 @@ async def bot(
 
 async def crash_inside_the_refresh_window(bot: BotUnderTest, ponto: PontoSimulator) -> None:
     """What the dead process did: refresh at Ponto (which rotates the token) and store nothing."""
-    workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
-    _, credentials = await bot.runtime.connections.load(workspace_id, Provider.PONTO)
+    workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
+    _, credentials = await bot.runtime.services.connections.load(workspace_id, Provider.PONTO)
     async with httpx.AsyncClient() as client:
         rotated = await client.post(
             ponto.base_url + "/oauth2/token",
@@ -53,11 +53,11 @@ async def crash_inside_the_refresh_window(bot: BotUnderTest, ponto: PontoSimulat
             auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
         )
     assert rotated.status_code == 200, rotated.text
-    async with bot.runtime.database.write() as session:  # the stored access token runs out
+    async with bot.runtime.core.database.write() as session:  # the stored access token runs out
         await session.execute(
             update(Connection)
             .where(Connection.provider == "ponto")
-            .values(token_expires_at=bot.runtime.clock.now() - dt.timedelta(minutes=1))
+            .values(token_expires_at=bot.runtime.core.clock.now() - dt.timedelta(minutes=1))
         )
     ponto.expire_access_tokens()  # and Ponto refuses it too (the restarted process has no cache)
 
@@ -82,7 +82,7 @@ async def test_the_person_who_connected_ponto_is_told_at_once_by_dm(
     [dm] = reconnect_dms(bot.sim)
     assert "Ponto needs to be reconnected" in text_of(dm)
     assert "Reconnect" in buttons(dm)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         assert (await session.scalar(select(Connection.state))) == "needs_reauth"
 
 

@@ -106,7 +106,7 @@ TYPES = st.sampled_from(
 
 async def seeded(bot: BotUnderTest) -> dict[str, int]:
     """A workspace with Ponto and Yuki data, once per test (the bot is shared by its examples)."""
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     if await stored(bot) != {"connections": 0, "accounts": 0, "items": 0}:
         return await stored(bot)
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
@@ -122,7 +122,7 @@ async def seeded(bot: BotUnderTest) -> dict[str, int]:
 
 
 async def stored(bot: BotUnderTest) -> dict[str, int]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return {
             "connections": await session.scalar(select(func.count()).select_from(Connection)) or 0,
             "accounts": await session.scalar(select(func.count()).select_from(BankAccount)) or 0,
