@@ -29,6 +29,8 @@ def check_payload(payload: dict[str, Any]) -> None:
     for name in _OBJECTS:
         if payload.get(name) is not None and not isinstance(payload[name], dict):
             raise BadRequest(f"field_{name}")
+    if "view" in payload and not isinstance(payload["view"], dict):
+        raise BadRequest("field_view")  # Bolt looks inside a `view` that is there, even null
     _check_lists(payload)
     _check_event(payload, kind)
     if kind in ("block_actions", "interactive_message"):
@@ -70,8 +72,12 @@ def _check_actions(payload: dict[str, Any]) -> None:
     actions = payload.get("actions")
     if not isinstance(actions, list) or not actions:
         raise BadRequest("no_actions")
-    if not all(isinstance(a, dict) and isinstance(a.get("action_id", ""), str) for a in actions):
+    if not all(isinstance(a, dict) for a in actions):
         raise BadRequest("field_actions")
+    if payload.get("type") == "block_actions" and not all(
+        isinstance(a.get("action_id"), str) for a in actions
+    ):
+        raise BadRequest("field_actions")  # Bolt's matchers read every action's action_id
     # A button in a message is answered through its response_url; Slack always sends one there.
     container = payload.get("container") or {}
     if container.get("type") != "view" and "view" not in payload and not payload.get("response_url"):

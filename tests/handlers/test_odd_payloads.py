@@ -86,6 +86,36 @@ async def test_fields_of_a_shape_slack_never_sends_are_400(
     no_trace(caplog)
 
 
+async def test_a_message_button_clicked_in_a_modal_without_response_url_is_400(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the property test: "Show more" answers through response_url, which a view lacks."""
+    caplog.set_level(logging.INFO)
+    payload = action_payload(bot, "overdue_more", "{}")
+    del payload["response_url"]
+    payload["container"] = {"type": "view", "view_id": "V0MODAL"}
+    payload["view"] = {"id": "V0MODAL", "type": "modal", "callback_id": "home_answer"}
+
+    response = await post_payload(bot, payload)
+
+    assert response.status_code == 400
+    no_trace(caplog)
+
+
+async def test_a_view_submission_whose_view_is_null_is_400(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the property test: Bolt looks for `callback_id` inside a null view."""
+    caplog.set_level(logging.INFO)
+    payload = action_payload(bot)
+    payload["type"], payload["view"] = "view_submission", None
+
+    response = await post_payload(bot, payload)
+
+    assert response.status_code == 400
+    no_trace(caplog)
+
+
 async def test_an_event_that_is_not_an_object_is_400(
     bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
