@@ -34,6 +34,8 @@ class Settings(ProviderSettings):
     timezone: str = "Europe/Brussels"
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
+    # Requests a minute per client address to the connect pages and callbacks (0: no limit).
+    connect_rate_per_minute: int = 20
     min_free_disk_mb: int = 100
     report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself).
@@ -122,6 +124,9 @@ class Settings(ProviderSettings):
             ),
             alert_after_minutes=env.integer(
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
+            ),
+            connect_rate_per_minute=env.integer(
+                "CASHBOT_CONNECT_RATE_PER_MINUTE", cls.connect_rate_per_minute, 0, 100_000
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
             report_cache_seconds=env.integer(

@@ -18,7 +18,7 @@ from typing import Any
 from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import Actor
-from bot.errors import StorageUnavailable, UserError
+from bot.errors import BadRequest, StorageUnavailable, UserError
 from bot.features.access.gate import Admission
 from bot.features.cash.position import CashPosition
 from bot.features.freshness import SourceStatus
@@ -121,7 +121,13 @@ async def answer_action(
     *,
     replace_original: bool = False,
 ) -> None:
-    """Run a button's work and answer through its response_url; failures become a short message."""
+    """Run a button's work and answer through its response_url; failures become a short message.
+
+    Without a response_url (a message button copied into a modal, say) there is no way to answer:
+    nothing is done, and the request is refused 400 (BadRequest, see handlers.errors).
+    """
+    if not getattr(respond, "response_url", None):
+        raise BadRequest("no_response_url")
     outcome = "ok"
     started = time.perf_counter()
     try:

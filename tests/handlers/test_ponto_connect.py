@@ -302,3 +302,20 @@ async def test_reconnecting_revokes_the_grant_it_replaces(
     assert "Ponto is connected" in page.text
     assert ponto_sim.revoked_tokens == first, "the replaced grant does not stay alive at Ponto"
     assert len(ponto_sim.live_refresh_tokens()) == 1
+
+
+async def test_a_foreign_callback_does_not_use_up_the_owners_state(
+    bot: BotUnderTest, browser: httpx.AsyncClient
+) -> None:
+    """Issue 14, 6: someone opening the owner's callback URL first gets a refusal; the owner's own
+    callback, a moment later from the browser that started it, still connects Ponto."""
+    callback = await consent(browser, await connect_link(bot))
+    async with httpx.AsyncClient() as other_browser:
+        foreign = await other_browser.get(callback)
+
+    own = await browser.get(callback)
+
+    assert foreign.status_code == 400 and "another browser" in foreign.text
+    assert own.status_code == 200, own.text
+    assert "Ponto is connected" in own.text
+    assert [c.state for c in await connections(bot)] == ["active"]
