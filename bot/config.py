@@ -35,6 +35,7 @@ class Settings(ProviderSettings):
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
+    report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself).
     chart_processes: int = 0
     log_level: str = "INFO"
@@ -118,6 +119,9 @@ class Settings(ProviderSettings):
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
+            report_cache_seconds=env.integer(
+                "CASHBOT_REPORT_CACHE_SECONDS", cls.report_cache_seconds, 1, 3600
+            ),
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),

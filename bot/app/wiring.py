@@ -201,12 +201,14 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         jobs=periodic_jobs(settings, core.database, s.receipts, reports, s.sync) + digest.jobs,
         digest=digest,
     )
+    if slack.app is not None:
+        # Before the alerts' and the Home tab's: Bolt tries listeners in the order they were added,
+        # building every listener's arguments on the way (issue 17), so /cash and /overdue go first.
+        _register_listeners(runtime)
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
     runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
     _forget_on_uninstall(runtime)
-    if slack.app is not None:
-        _register_listeners(runtime)
     return runtime
 
 
@@ -308,7 +310,9 @@ def build_reports(core: Core, services: Services, budgets: Mapping[str, CallBudg
         core.renderer,
     )
     access, alerts, audit, sync = services.access, services.alerts, services.audit, services.sync
-    cache = build_cache(settings.redis_url, settings.database_url, clock)
+    cache = build_cache(
+        settings.redis_url, settings.database_url, clock, ttl=float(settings.report_cache_seconds)
+    )
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
     batcher = AuditBatcher(audit)
