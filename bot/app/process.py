@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from bot import metrics
+from bot.app.preflight import bind_listening_socket
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
 from bot.app.wiring import build_runtime
@@ -28,6 +29,7 @@ from storage.rotation import RotationReport
 
 def serve(settings: Settings, *, with_worker: bool) -> int:
     """Run the web app (and, for `serve`, the worker in the same process) until stopped."""
+    listening = bind_listening_socket(settings.host, settings.port)
     runtime = build_runtime(settings)
     watch_backup_age(runtime)
     worker = Worker(runtime.core.database, runtime.jobs) if with_worker else None
@@ -56,7 +58,7 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         server_header=False,
     )
     settle_garbage_collector()
-    _GracefulServer(config).run()
+    _GracefulServer(config).run(sockets=[listening])
     return 0
 
 

@@ -113,9 +113,7 @@ def build_slack_app(
 ) -> AsyncApp:
     """Bolt in HTTP mode: single-workspace with SLACK_BOT_TOKEN, or OAuth installs otherwise."""
     if store is None:
-        return _bolt_app(
-            settings, client=slack_client(settings, settings.slack_bot_token), token=settings.slack_bot_token
-        )
+        return _bolt_app(settings, client=slack_client(settings, settings.slack_bot_token))
     client_id = settings.slack_client_id or ""
     oauth = AsyncOAuthSettings(
         client_id=client_id,
@@ -139,7 +137,25 @@ def build_slack_app(
     return _bolt_app(settings, client=slack_client(settings), installation_store=store, oauth_settings=oauth)
 
 
+class _NoTokenSkippedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, seeing our client (which
+    carries that same token, for SLACK_API_URL), warns on every start that the token is unused."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
 def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
+    bolt_logger = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")
+    quiet = _NoTokenSkippedWarning()
+    bolt_logger.addFilter(quiet)
+    try:
+        return _new_bolt_app(settings, **mode)
+    finally:
+        bolt_logger.removeFilter(quiet)
+
+
+def _new_bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     return AsyncApp(
         signing_secret=settings.slack_signing_secret or "",
         # Requests are verified by handlers.slack_http before Bolt sees them (Bolt would log the

@@ -110,7 +110,11 @@ async def test_the_full_consent_flow_connects_ponto(
     secrets = [ponto_sim.live_refresh_tokens()[0], *ponto_sim.issued_access_tokens()]
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert secrets and not [s for s in secrets if s in logged], "no Ponto token in any log line"
-    assert any("Ponto is connected" in text for text in slack_posts(bot))
+    dm = next(text for text in slack_posts(bot) if "Ponto is connected" in text)
+    assert dm.count("connected") == 1, "said once, not as a prefix over a text that already says it"
+    assert "Cashbot Demo BV" in dm
+    blocks = str(next(c.params for c in bot.sim.calls_to("chat.postMessage") if c.params.get("text") == dm))
+    assert "/cashbot disconnect ponto" in blocks and "/cash" in blocks, "says what comes next, as Yuki's does"
     async with bot.runtime.core.database.read() as session:
         actions = [(e.action, e.outcome) for e in (await session.execute(select(AuditEvent))).scalars()]
     assert ("connect.ponto", "ok") in actions
