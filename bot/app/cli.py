@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
+from bot.app.early_stop import stop_cleanly_on_signals
 from bot.app.logs import configure_logging
 from bot.config import Settings
 from bot.domain import Provider
@@ -282,20 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def stop_cleanly_on_signals() -> None:
-    """SIGTERM/SIGINT during start-up end the process with 0, unwinding every `finally` on the way.
-
-    Installed before anything heavy is imported; the running loop (uvicorn, the worker) replaces
-    it with a graceful stop once it is up.
-    """
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from bot import metrics
+from bot.app.early_stop import stop_requested
 from bot.app.preflight import bind_listening_socket
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
@@ -85,6 +86,8 @@ class _GracefulServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if stop_requested():
+            self.handle_exit(signal.SIGTERM, None)
         try:
             yield
         finally:
@@ -106,6 +109,8 @@ def work(settings: Settings) -> int:
         watch_backup_age(runtime)
         worker = Worker(runtime.core.database, runtime.jobs)
         exporter = WorkerMetricsServer(settings)
+        if stop_requested():
+            stop.set()
         try:
             if not stop.is_set():
                 await exporter.start()
