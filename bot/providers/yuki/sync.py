@@ -18,6 +18,7 @@ from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
 from bot.providers.base import SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
+from bot.providers.mass_close import MassClosePolicy
 from bot.providers.yuki.api import GLAccountBalance, OutstandingItem, OutstandingItems, YukiClient
 from bot.providers.yuki.call_budget import YUKI_DAY, DailyCallBudget, provisional_scope
 from bot.providers.yuki.plugin import YukiClientFactory, YukiSettings
@@ -26,6 +27,7 @@ from storage.yuki import (
     LedgerValues,
     OpenItemValues,
     close_vanished_items,
+    count_open_items,
     record_unparsed,
     replace_ledger_balances,
     upsert_open_items,
@@ -104,7 +106,9 @@ class YukiSyncer:
         self, view: ConnectionView, kind: str, answer: OutstandingItems, run: SyncRun, seen_at: dt.datetime
     ) -> None:
         failures = [(failure.key, failure.reason) for failure in answer.failures]
+        policy = MassClosePolicy.of(view.settings)
         async with self._database.write() as session:
+            open_before = await count_open_items(session, workspace_id=view.workspace_id, kind=kind)
             # Unparsed first: closing skips them, so an item we could not read stays open.
             await record_unparsed(
                 session, workspace_id=view.workspace_id, kind=kind, failures=failures, seen_at=seen_at
@@ -119,6 +123,15 @@ class YukiSyncer:
             )
             closed = await close_vanished_items(
                 session, workspace_id=view.workspace_id, kind=kind, seen_at=seen_at
+            )
+            # Raised inside the transaction: the upserts and closes above are rolled back.
+            policy.check(
+                "yuki",
+                kind,
+                open_before=open_before,
+                closing=closed,
+                listed=len(answer.items) + len(answer.failures),
+                declared=answer.declared_count,
             )
         run.fetched += len(answer.items) + len(answer.failures)
         run.written += written + closed

@@ -175,7 +175,7 @@ class YukiClient:
         ]
         currency = self._currency
         answer = await self._session_call(operation, params, lambda element: read_item(element, currency))
-        result = OutstandingItems()
+        result = OutstandingItems(declared_count=answer.declared_count)
         for record in answer.records:
             if isinstance(record, OutstandingItem):
                 result.items.append(record)

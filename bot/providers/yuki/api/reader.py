@@ -51,6 +51,8 @@ class Answer(Generic[T]):
     records: list[T] = field(default_factory=list)
     result_text: str | None = None
     fault: Fault | None = None
+    declared_count: int | None = None
+    """A count the result's wrapper declares (`Count`, `Total`, … attributes), when present."""
     content: int = 0
     """Elements inside the Result besides its one wrapper, and its non-blank text: 0 = empty."""
 
@@ -166,6 +168,8 @@ class _Walker(Generic[T]):
         if self.result_depth >= 0:
             if self.depth > self.result_depth + 1 or self.wrapper_seen:
                 self.answer.content += 1
+            elif not self.wrapper_seen:
+                self.answer.declared_count = _declared_count(attrs)
             self.wrapper_seen = True  # the Result's first child may be the document's root
             if self.convert is not None and name == self.operation.record:
                 self.answer.content += 1
@@ -255,6 +259,7 @@ class _Walker(Generic[T]):
             self.inner.feed(b"</embedded>")
             inner = self.inner.close()
             self.answer.records, self.answer.content = inner.records, inner.content
+            self.answer.declared_count = inner.declared_count
             return
         text = "".join(self.text).strip()
         self.answer.result_text = text
@@ -282,6 +287,18 @@ class _Walker(Generic[T]):
                 code="unreadable_records",
             )
         return answer
+
+
+COUNT_ATTRIBUTES = ("Count", "count", "Total", "total", "TotalCount", "NumberOfItems", "ItemCount")
+
+
+def _declared_count(attrs: dict[str, str]) -> int | None:
+    """Yuki documents no count; tolerate the usual spellings, a non-number is no count."""
+    for name in COUNT_ATTRIBUTES:
+        value = attrs.get(name, "").strip()
+        if value.isdigit() and len(value) < 10:
+            return int(value)
+    return None
 
 
 def _check_envelope(tag: str, operation: Operation) -> None:
