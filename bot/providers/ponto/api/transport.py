@@ -18,8 +18,8 @@ import httpx
 
 from bot.errors import AnswerTooLarge, ProviderUnavailable
 from bot.providers.http import ResilientSender, RetryPolicy, Sleep
-from bot.providers.ponto.api.jsonapi import MAX_DOCUMENT_BYTES
 from bot.providers.ponto.api.errors import PROVIDER, REQUEST_ID_HEADER, malformed
+from bot.providers.ponto.api.jsonapi import MAX_DOCUMENT_BYTES
 
 JSON_API = "application/vnd.api+json"
 IDEMPOTENCY_HEADER = "Ibanity-Idempotency-Key"
