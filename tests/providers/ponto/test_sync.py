@@ -393,7 +393,7 @@ async def test_a_late_booking_with_an_older_date_is_stored_from_the_updated_tran
     await world.sync.run(world.workspace_id, Provider.PONTO)
     account_id = next(iter(world.sim.accounts))
     world.sim.add_transactions(account_id, 3)  # newer bookings: the sweep stops below them
-    late = world.sim.book_late(account_id, days_back=20)
+    late = world.sim.book_late(account_id, days_back=700)
     world.syncer.options = SyncOptions(request_sync=True, poll_interval=0, max_polls=4)
 
     result = await world.sync.run(world.workspace_id, Provider.PONTO)
@@ -408,7 +408,7 @@ async def test_the_updated_transactions_link_may_be_an_href_object(world: PontoW
     await world.sync.run(world.workspace_id, Provider.PONTO)
     account_id = next(iter(world.sim.accounts))
     world.sim.updated_link_shape = "href"
-    late = world.sim.book_late(account_id, days_back=5)
+    late = world.sim.book_late(account_id, days_back=690)
     world.syncer.options = SyncOptions(request_sync=True, poll_interval=0, max_polls=4)
 
     await world.sync.run(world.workspace_id, Provider.PONTO)
