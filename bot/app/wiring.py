@@ -49,7 +49,7 @@ from bot.providers import registry
 from bot.providers.base import CallBudget, Platform, ProviderPackage, ProviderParts
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
-from handlers import cashbot, connect, errors, lifecycle, request_context
+from handlers import cashbot, connect, errors, lifecycle, request_context, sync_confirm
 from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
@@ -372,6 +372,14 @@ def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
             None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
         ),
         clock=runtime.clock,
+    ).register(runtime.router)
+    sync_confirm.SyncConfirmCommand(
+        plugins=runtime.plugins,
+        connections=runtime.connections,
+        requests=runtime.reports.sync_requests,
+        audit=runtime.audit,
+        workspaces=runtime.workspaces,
+        renderer=runtime.renderer,
     ).register(runtime.router)
     cashbot.register(slack, runtime.router)
 

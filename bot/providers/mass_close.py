@@ -12,6 +12,9 @@ from typing import Any
 
 from bot.errors import MassCloseHeld
 
+CONFIRMED = "mass_close_confirmed"
+"""In a connection's settings: a person confirmed (`/cashbot sync confirm …`); the next sync applies."""
+
 
 @dataclass(frozen=True)
 class MassClosePolicy:
@@ -19,6 +22,7 @@ class MassClosePolicy:
 
     share: float = 0.5
     minimum: int = 20
+    confirmed: bool = False
 
     @classmethod
     def of(cls, raw: dict[str, Any] | None) -> MassClosePolicy:
@@ -28,6 +32,7 @@ class MassClosePolicy:
         return cls(
             share=float(share) if isinstance(share, (int, float)) and 0 < share <= 1 else cls.share,
             minimum=minimum if isinstance(minimum, int) and minimum >= 0 else cls.minimum,
+            confirmed=raw.get(CONFIRMED) is True,
         )
 
     def holds(self, open_before: int, closing: int) -> bool:
@@ -37,11 +42,11 @@ class MassClosePolicy:
         self, provider: str, kind: str, *, open_before: int, closing: int, listed: int, declared: int | None
     ) -> None:
         """Raise MassCloseHeld unless the provider's declared count matches the records read."""
-        if not self.holds(open_before, closing) or declared == listed:
+        if self.confirmed or not self.holds(open_before, closing) or declared == listed:
             return
         raise MassCloseHeld(
             provider,
             f"the sync would close {closing} of {open_before} open {kind} items at once; "
-            "held until a person confirms",
+            "held until a workspace admin confirms with /cashbot sync confirm",
             code="mass_close_held",
         )

@@ -18,7 +18,7 @@ from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
 from bot.providers.base import SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
-from bot.providers.mass_close import MassClosePolicy
+from bot.providers.mass_close import CONFIRMED, MassClosePolicy
 from bot.providers.yuki.api import GLAccountBalance, OutstandingItem, OutstandingItems, YukiClient
 from bot.providers.yuki.call_budget import YUKI_DAY, DailyCallBudget, provisional_scope
 from bot.providers.yuki.plugin import YukiClientFactory, YukiSettings
@@ -74,6 +74,7 @@ class YukiSyncer:
         async with self._clients(key, gate=self._budget.gate(scope), currency=options.currency) as yuki:
             try:
                 await self._items(yuki, view, run, options, seen_at)
+                await self._spend_confirmation(view)
                 await self._ledger(yuki, view, run, options, seen_at)
             except RateLimited as error:
                 if error.code == "daily_limit":  # Yuki's own count says stop: believe it
@@ -82,6 +83,12 @@ class YukiSyncer:
             finally:
                 run.api_calls += yuki.requests
         run.details["calls_left_today"] = await self._budget.remaining(scope)
+
+    async def _spend_confirmation(self, view: ConnectionView) -> None:
+        """A confirmation lets one sync through, not every later one."""
+        if MassClosePolicy.of(view.settings).confirmed:
+            settings = {k: v for k, v in (view.settings or {}).items() if k != CONFIRMED}
+            await self._connections.update_settings(view.id, settings=settings)
 
     async def _items(
         self,

@@ -302,3 +302,32 @@ async def test_a_sync_that_would_close_most_items_is_held_and_alerts(
     assert (result.outcome, result.error_code) == ("failed", "mass_close_held")
     assert all(v.status == "open" for v in (await items(connected)).values())
     assert "would close" in (result.error_message or "")
+
+
+async def test_an_admin_confirms_a_held_sync_and_the_next_one_applies_it_once(
+    connected: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    receivables = yuki_sim.receivables()
+    paid = receivables[: len(receivables) * 3 // 4]
+    for item in paid:
+        yuki_sim.pay(item.id)
+    assert (await sync(connected)).error_code == "mass_close_held"
+
+    answer = json.dumps((await connected.slack.command("/cashbot", "sync confirm yuki")).json())
+    applied = await sync(connected)
+
+    assert "Confirmed" in answer
+    assert applied.outcome == "success"
+    stored = await items(connected)
+    assert all(stored[item.id].status == "closed" for item in paid)
+    async with connected.runtime.database.read() as session:
+        settings = (await session.execute(select(Connection.settings))).scalars().all()
+    assert all("mass_close_confirmed" not in (s or "") for s in settings), "a confirmation is spent"
+
+
+async def test_only_a_workspace_admin_may_confirm_a_held_sync(connected: BotUnderTest) -> None:
+    answer = json.dumps(
+        (await connected.slack.command("/cashbot", "sync confirm yuki", user_id="U0MEMBER")).json()
+    )
+
+    assert "Only a workspace admin" in answer
