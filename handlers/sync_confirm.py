@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.errors import UserError
 from bot.features.audit.trail import AuditTrail
 from bot.features.sync.requests import SyncAsk, SyncRequests
@@ -14,8 +14,8 @@ from bot.providers.base import ProviderPlugin
 from bot.providers.connections import ConnectionService
 from bot.providers.mass_close import CONFIRMED
 from bot.render import Renderer
-from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 
 
@@ -39,17 +39,17 @@ class SyncConfirmCommand:
         self._workspaces = workspaces
         self._renderer = renderer
 
-    def register(self, router: CashbotRouter) -> None:
+    def register(self, on: Listeners) -> None:
         names = "|".join(registry.identifiers())
         spec = CommandSpec(f"/cashbot sync confirm {names}", "Apply a sync held for closing most open items")
-        router.add("sync", spec, self.confirm)
+        on.subcommand("sync", spec, self.confirm)
 
     async def confirm(self, request: CommandRequest, actor: Actor) -> Reply:
         plugin = self._plugin(request.args[1:])
         action = f"sync.confirm.{plugin.provider.value}"
         if not actor.is_admin:  # closing most of the books at once is an admin's call
             await self._audit.record(
-                team_id=request.team_id, actor=request.user_id, action=action, outcome="denied"
+                team_id=request.team_id, actor=request.user_id, action=action, outcome=AuditOutcome.DENIED
             )
             raise UserError("Only a workspace admin can confirm a held sync.")
         workspace_id = await self._workspaces.workspace_id(request.team_id)
