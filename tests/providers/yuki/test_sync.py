@@ -320,7 +320,7 @@ async def test_an_admin_confirms_a_held_sync_and_the_next_one_applies_it_once(
     assert applied.outcome == "success"
     stored = await items(connected)
     assert all(stored[item.id].status == "closed" for item in paid)
-    async with connected.runtime.database.read() as session:
+    async with connected.runtime.core.database.read() as session:
         settings = (await session.execute(select(Connection.settings))).scalars().all()
     assert all("mass_close_confirmed" not in (s or "") for s in settings), "a confirmation is spent"
 
