@@ -15,7 +15,10 @@ CashbotError                 base; `str(error)` is safe to log (never a secret, 
     ├── ReauthRequired       the grant or key is no longer valid: a person must reconnect
     ├── ProviderUnavailable  timeouts, connection errors, 5xx: worth retrying later
     ├── RateLimited          the provider (or our own budget) says wait; `retry_after` seconds
-    └── MalformedResponse    the provider answered something we cannot parse
+    ├── MalformedResponse    the provider answered something we cannot parse
+    │   ├── UnreadableRecords  content but no record of a known shape: nothing is stored
+    │   └── AnswerTooLarge     more bytes, elements or depth than the reader accepts
+    └── MassCloseHeld        a sync would close most open items at once: held for a person
 """
 
 from __future__ import annotations
@@ -128,3 +131,15 @@ class RateLimited(ProviderError):
 
 class MalformedResponse(ProviderError):
     """The provider answered something that does not parse as the documented shape."""
+
+
+class UnreadableRecords(MalformedResponse):
+    """The answer has content but no record of the shape we read; stored data stays as it was."""
+
+
+class AnswerTooLarge(MalformedResponse):
+    """The answer has more bytes, elements or nesting than the reader accepts."""
+
+
+class MassCloseHeld(ProviderError):
+    """A sync would close most open items at once; it is held until a person confirms."""

@@ -46,6 +46,7 @@ def _headline(title: str, kind: str) -> str:
         "reauth": f"{title} needs to be reconnected",
         "secret": f"cashbot cannot read the {title} credentials",
         "consent": f"The {title} bank consent expires soon",
+        "held": f"A {title} sync is held: it would close most open items at once",
     }.get(kind, f"{title} is not answering")
 
 
@@ -57,6 +58,8 @@ def _failed(title: str, kind: str, code: str | None, notice: Notice) -> str:
     if kind == "consent":
         expires = notice.connection.consent_expires_at if notice.connection is not None else None
         return f"The bank consent given through {title} ends {stamp(expires)}; then no bank data comes in."
+    if kind == "held":
+        return f"The last {title} answer lists far fewer open items than are stored, so it was not applied."
     if code == "rate_limited":
         return f"{title} asks cashbot to slow down (too many requests), so the last syncs did not finish."
     return f"{title} does not answer or answers with errors, so the last syncs did not finish."
@@ -71,6 +74,11 @@ def _count(failures: int, last: dt.datetime, kind: str) -> str:
 def _todo(title: str, kind: str) -> str:
     if kind in ("reauth", "consent"):
         return f"An admin or manager clicks *Reconnect* and approves {title} again; it takes a minute."
+    if kind == "held":
+        return (
+            f"Check the open items in {title}. If most really were paid, a workspace admin types "
+            f"`/cashbot sync confirm {title.lower()}`; otherwise nothing needs doing."
+        )
     if kind == "secret":
         return "Check `CASHBOT_ENCRYPTION_KEYS` on the server: the key they were stored with must be listed."
     return f"Usually nothing: cashbot keeps trying and says here when {title} works again; or *Retry now*."

@@ -102,6 +102,16 @@ async def upsert_open_items(
     return len(items)
 
 
+async def count_open_items(session: AsyncSession, *, workspace_id: int, kind: str) -> int:
+    """How many items of this kind are open now (before a sync applies its answer)."""
+    result = await session.execute(
+        select(func.count())
+        .select_from(OpenItem)
+        .where(OpenItem.workspace_id == workspace_id, OpenItem.kind == kind, OpenItem.status == OPEN)
+    )
+    return int(result.scalar_one())
+
+
 async def close_vanished_items(
     session: AsyncSession, *, workspace_id: int, kind: str, seen_at: dt.datetime
 ) -> int:

@@ -50,7 +50,7 @@ from bot.providers import registry
 from bot.providers.base import CallBudget, Platform, ProviderPackage, ProviderParts
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
-from handlers import cashbot, connect, errors, lifecycle, request_context
+from handlers import cashbot, connect, errors, lifecycle, request_context, sync_confirm
 from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
@@ -413,6 +413,14 @@ def _register_listeners(runtime: Runtime) -> None:
             None if last is None else last + dt.timedelta(minutes=core.settings.sync_interval_minutes)
         ),
         clock=core.clock,
+    ).register(on)
+    sync_confirm.SyncConfirmCommand(
+        plugins=runtime.providers.plugins,
+        connections=s.connections,
+        requests=runtime.reports.sync_requests,
+        audit=s.audit,
+        workspaces=s.workspaces,
+        renderer=core.renderer,
     ).register(on)
     cashbot.register(on)
 

@@ -90,22 +90,31 @@ class ResilientSender:
         self._rng = rng
         self._request_id_header = request_id_header
 
-    async def send(self, build: Callable[[], httpx.Request], *, retry: bool = True) -> httpx.Response:
-        """Send the request `build()` makes (rebuilt per attempt), within the total deadline."""
+    async def send(
+        self, build: Callable[[], httpx.Request], *, retry: bool = True, stream: bool = False
+    ) -> httpx.Response:
+        """Send the request `build()` makes (rebuilt per attempt), within the total deadline.
+
+        With `stream`, the answer's body is left unread for the caller to read in pieces (and
+        close): a hostile body then never has to fit in memory whole.
+        """
         try:
             async with asyncio.timeout(self.policy.deadline):
-                return await self._attempts(build, retry)
+                return await self._attempts(build, retry, stream)
         except TimeoutError:
             raise ProviderUnavailable(self.provider, f"no answer within {self.policy.deadline:g}s") from None
 
-    async def _attempts(self, build: Callable[[], httpx.Request], retry: bool) -> httpx.Response:
+    async def _attempts(
+        self, build: Callable[[], httpx.Request], retry: bool, stream: bool = False
+    ) -> httpx.Response:
         attempts = self.policy.attempts if retry else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             request = build()
             try:
-                response = await self.client.send(request)
-                await response.aread()
+                response = await self.client.send(request, stream=stream)
+                if not stream:
+                    await response.aread()
             except (httpx.TimeoutException, httpx.TransportError) as error:
                 metrics.PROVIDER_CALLS.labels(self.provider, metrics.provider_outcome(None)).inc()
                 self._note_failure(request, type(error).__name__)
@@ -123,6 +132,7 @@ class ResilientSender:
             wait = retry_after_seconds(response)
             if wait is not None and wait > self.policy.max_retry_after:
                 return response
+            await response.aclose()
             await self._wait(attempt, wait, reason=str(response.status_code), response=response)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,13 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from bot.clock import Clock, SystemClock
@@ -66,6 +72,7 @@ class Failure:
     status: int = 400
     code: str = "invalidRequest"
     after: int = 0  # let this many requests through untouched first
+    size: int = 400 * 1024 * 1024  # of a "huge" answer
 
 
 @dataclass
@@ -90,6 +97,7 @@ class SimSync:
     polls_left: int
     status: str = "pending"
     errors: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[SimTransaction] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +146,8 @@ class PontoSimulator:
         self._refresh: dict[str, str] = {}  # refresh token (current or spent) -> grant id
         self._access: dict[str, tuple[str, float]] = {}  # access token -> (grant id, expires)
         self._failures: dict[str, list[Failure]] = {}
+        self.late_bookings: dict[str, list[SimTransaction]] = {}
+        self.updated_link_shape = "related"  # or "href": {"related": {"href": url}}
         self.app = self._build_app()
 
     def _epoch(self) -> float:
@@ -190,6 +200,24 @@ class PontoSimulator:
         account.synchronized_at = now
         return added
 
+    def book_late(self, account_id: str, days_back: int = 10) -> SimTransaction:
+        """A booking the bank reports late, dated `days_back` days ago: below the newest ones.
+
+        A stop-at-the-first-known sweep never reaches it; the next successful transactions
+        synchronization of the account lists it among its updated transactions.
+        """
+        account = self.accounts[account_id]
+        at = self._clock.now() - dt.timedelta(days=days_back)
+        [late] = new_transactions(account, 1, seed=self.seed + 7919 + len(account.transactions), at=at)
+        position = next(
+            (p for p, t in enumerate(account.transactions) if t.execution_date > late.execution_date),
+            len(account.transactions),
+        )
+        account.transactions.insert(position, late)
+        account.reindex()
+        self.late_bookings.setdefault(account_id, []).append(late)
+        return late
+
     def expire_consent(self, account_id: str | None = None) -> None:
         """The bank consent of one account (or all) lapsed: its syncs fail with authorizationInvalid."""
         past = self._clock.now() - dt.timedelta(days=1)
@@ -226,6 +254,12 @@ class PontoSimulator:
                 route("/financial-institutions/{fi_id}", "financial_institution", self._bank, ["GET"]),
                 route("/synchronizations", "synchronizations", self._create_sync, ["POST"]),
                 route("/synchronizations/{sync_id}", "synchronization", self._get_sync, ["GET"]),
+                route(
+                    "/synchronizations/{sync_id}/updated-transactions",
+                    "updated_transactions",
+                    self._updated_transactions,
+                    ["GET"],
+                ),
                 Route("/_sim/state", self._sim_state, methods=["GET"]),
                 Route("/_sim/fail", self._sim_fail, methods=["POST"]),
                 Route("/_sim/reset", self._sim_reset, methods=["POST"]),
@@ -534,7 +568,7 @@ class PontoSimulator:
             )
         sync = SimSync(f"{secrets.token_hex(4)}-sync", account_id, subtype, now, self.sync_polls)
         self.syncs[sync.id] = sync
-        return _document({"data": self._sync_resource(sync)}, status=201)
+        return _document({"data": self._sync_resource(sync, _base(request))}, status=201)
 
     async def _get_sync(self, request: Request, failure: Failure | None) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -543,7 +577,7 @@ class PontoSimulator:
         if sync is None:
             return _api_error(404, "resourceNotFound", "The requested resource was not found.")
         self._advance(sync)
-        return _document({"data": self._sync_resource(sync)})
+        return _document({"data": self._sync_resource(sync, _base(request))})
 
     def _advance(self, sync: SimSync) -> None:
         if sync.status in ("success", "error"):
@@ -558,8 +592,10 @@ class PontoSimulator:
             return
         sync.status = "success"
         self.accounts[sync.account_id].synchronized_at = self._clock.now()
+        if sync.subtype.startswith("accountTransactions"):
+            sync.updated = self.late_bookings.pop(sync.account_id, [])
 
-    def _sync_resource(self, sync: SimSync) -> dict[str, Any]:
+    def _sync_resource(self, sync: SimSync, base: str) -> dict[str, Any]:
         created = _iso(dt.datetime.fromtimestamp(sync.created, dt.UTC))
         return {
             "type": "synchronization",
@@ -574,7 +610,25 @@ class PontoSimulator:
                 "createdAt": created,
                 "updatedAt": created,
             },
+            "relationships": self._sync_relationships(sync, base),
         }
+
+    def _sync_relationships(self, sync: SimSync, base: str) -> dict[str, Any]:
+        # The link's exact shape is UNCERTAIN in the reference: serve either, as configured.
+        url = f"{base}/synchronizations/{sync.id}/updated-transactions"
+        related: Any = {"href": url} if self.updated_link_shape == "href" else url
+        return {"updatedTransactions": {"links": {"related": related}}}
+
+    async def _updated_transactions(self, request: Request, failure: Failure | None) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        sync = self.syncs.get(request.path_params["sync_id"])
+        if sync is None:
+            return _api_error(404, "resourceNotFound", "The requested resource was not found.")
+        fragments = ",".join(t.json_fragment(sync.account_id) for t in reversed(sync.updated))
+        return Response(
+            f'{{"data":[{fragments}],"links":{{}},"meta":{{"paging":{{}}}}}}', media_type=JSON_API
+        )
 
     # ---- /_sim control over HTTP -----------------------------------------------------------------
     async def _sim_state(self, request: Request) -> Response:
@@ -692,7 +746,22 @@ async def _fail_early(failure: Failure) -> Response | None:
     if failure.mode == "hang":
         await asyncio.sleep(failure.seconds)
         return _api_error(504, "gatewayTimeout", "Timed out.")
+    if failure.mode == "huge":
+        return _huge(failure.size)
     return None
+
+
+def _huge(size: int) -> Response:
+    """A JSON:API document of `size` bytes (400 MB by default), generated as it is sent."""
+    unit = b'{"type":"transaction","id":"x","attributes":{}},' * 2000
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"data":['
+        for _ in range(max(1, size // len(unit))):
+            yield unit
+        yield b'{"type":"transaction","id":"y","attributes":{}}]}'
+
+    return StreamingResponse(body(), media_type=JSON_API)
 
 
 def _damage(response: Response, failure: Failure) -> Response:

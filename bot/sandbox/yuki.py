@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bot.clock import Clock, SystemClock
@@ -55,8 +55,11 @@ FAULT_MODES = frozenset(
         "xml_bomb",
         "xxe",
         "wrong_envelope",
+        "unknown_records",  # the answer's records are <Row>, not <Item>
+        "unknown_flood",  # `flood_bytes` (60 MB) of unknown elements, streamed
     }
 )
+FLOOD_BYTES = 60 * 1024 * 1024
 TEXTS = {
     "invalid_key": "Authentication failed: the web service access key is not valid.",
     "expired_session": "The session is not valid or has expired. Please authenticate again.",
@@ -124,6 +127,8 @@ class YukiSimulator:
         self.today = today or self._clock.now().astimezone(YUKI_ZONE).date()
         self._sleep = sleep
         self.calls: list[SimCall] = []
+        self.flood_bytes = FLOOD_BYTES
+        self._rename_records = False
         self.base_url = ""  # set once served
         self.app = self._build_app()
         self.reseed()
@@ -270,6 +275,11 @@ class YukiSimulator:
         if fault.mode == "slow":
             await self._sleep(fault.seconds)
             return None
+        if fault.mode == "unknown_records":
+            self._rename_records = True
+            return None
+        if fault.mode == "unknown_flood":
+            return _flood(operation, self.flood_bytes)
         return _injected_response(fault.mode, operation)
 
     def _dispatch(self, service: str, operation: str, params: dict[str, str]) -> str:
@@ -333,6 +343,9 @@ class YukiSimulator:
         rows = "".join(
             answers.item(i, comma=self.comma_decimals, overrides=self.overrides.get(i.id)) for i in items
         )
+        if self._rename_records:
+            self._rename_records = False
+            rows = rows.replace("<Item", "<Row").replace("</Item>", "</Row>")
         if self.shape == "bare":
             return rows
         document = f"<{operation}>{rows}</{operation}>"
@@ -443,6 +456,20 @@ def _injected_response(mode: str, operation: str) -> Response:
     if mode == "wrong_envelope":
         return _xml(answers.wrong_envelope(operation))
     return _xml(answers.fault(TEXTS[mode]), status=500)
+
+
+def _flood(operation: str, size: int) -> Response:
+    """A well-formed answer whose result is `size` bytes of unknown elements, never held whole."""
+    head, _, tail = answers.result(operation, "\x00").partition("\x00")
+    unit = b"<Unknown><Deeper>filler</Deeper></Unknown>" * 1500
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head.encode()
+        for _ in range(max(1, size // len(unit))):
+            yield unit
+        yield tail.encode()
+
+    return StreamingResponse(body(), media_type="text/xml; charset=utf-8")
 
 
 def _xml(body: str, status: int = 200) -> Response:

@@ -154,3 +154,23 @@ async def test_alerts_off_posts_nothing_and_here_moves_them(
     assert "Only workspace admins and managers" in str(refused)
     assert "Usage: `/cashbot alerts`" in str(bad)
     assert alert_messages(bot.sim) == [] and alert_messages(bot.sim, "C0FINANCE") == []
+
+
+async def test_a_held_mass_close_is_an_alert_at_once_that_asks_for_a_confirmation(
+    bot: BotUnderTest, yuki_sim: YukiSimulator, clock: ManualClock
+) -> None:
+    await connect_yuki_books(bot)
+    await sync_and_send(bot)  # the books as they were: every item open
+    for administration_id in yuki_sim.administrations:
+        receivables = yuki_sim.receivables(administration_id)
+        for item in receivables[: len(receivables) * 3 // 4]:
+            yuki_sim.pay(item.id)
+    clock.advance(dt.timedelta(minutes=5))
+
+    await sync_and_send(bot)
+
+    [alert] = alert_messages(bot.sim)
+    text = text_of(alert)
+    assert "Yuki sync is held" in text
+    assert "/cashbot sync confirm yuki" in text
+    assert set(buttons(alert)) == set(), "retrying gives the same answer; a person decides"

@@ -29,7 +29,7 @@ from storage.outbox import Envelope, enqueue
 log = logging.getLogger(__name__)
 
 REMIND_EVERY = dt.timedelta(days=1)
-SELF_HEALING_KINDS = ("outage", "reauth", "secret")
+SELF_HEALING_KINDS = ("outage", "reauth", "secret", "held")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ REAUTH = "reauth"
 SECRET = "secret"  # noqa: S105 - an incident kind, not a password
 OUTAGE = "outage"
 CONSENT = "consent"
-ACT_NOW = frozenset({REAUTH, SECRET, CONSENT})
+HELD = "held"  # the mass close guard held a sync: a person confirms or looks at the books
+ACT_NOW = frozenset({REAUTH, SECRET, CONSENT, HELD})
 
 
 @dataclass(frozen=True)
@@ -44,4 +45,6 @@ def kind_of(error_code: str | None, needs_reauth: bool) -> str:
         return REAUTH
     if error_code == "secret_unreadable":
         return SECRET
+    if error_code == "mass_close_held":
+        return HELD
     return OUTAGE

@@ -19,7 +19,9 @@ from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import (
+    AnswerTooLarge,
     MalformedResponse,
+    MassCloseHeld,
     NotConnected,
     ProviderError,
     ProviderUnavailable,
@@ -27,6 +29,7 @@ from bot.errors import (
     ReauthRequired,
     SecretUnreadable,
     StorageUnavailable,
+    UnreadableRecords,
 )
 from bot.features.alerts import AlertService
 from bot.providers.base import Syncer, SyncRun
@@ -322,7 +325,10 @@ PROVIDER_ERROR_CODES: tuple[tuple[type[ProviderError], str], ...] = (
     (ReauthRequired, "reauth_required"),
     (RateLimited, "rate_limited"),
     (ProviderUnavailable, "provider_unavailable"),
+    (UnreadableRecords, "unreadable_records"),
+    (AnswerTooLarge, "too_large"),
     (MalformedResponse, "malformed_response"),
+    (MassCloseHeld, "mass_close_held"),
 )
 
 

@@ -89,10 +89,12 @@ class PontoSyncer:
 
     async def _sync(self, connection: ConnectionView, client: PontoClient, run: SyncRun) -> None:
         accounts = await client.accounts()
+        finished: list[Synchronization] = []
         if self.options.request_sync and accounts:
-            await self._request_synchronizations(client, accounts, run)
+            finished = await self._request_synchronizations(client, accounts, run)
             accounts = await client.accounts()
         states = await self._store_accounts(connection, client, accounts)
+        await self._store_updated(client, finished, states, run)
         skipped = 0
         for account in accounts:
             swept = await _AccountSweep(self, client, account, states[account.id], run).run()
@@ -141,7 +143,7 @@ class PontoSyncer:
     # ---- optional synchronizations ---------------------------------------------------------------
     async def _request_synchronizations(
         self, client: PontoClient, accounts: list[Account], run: SyncRun
-    ) -> None:
+    ) -> list[Synchronization]:
         """Ask Ponto to refresh each account from its bank; a recent sync means "use what Ponto has"."""
         pending: list[Synchronization] = []
         recent = 0
@@ -160,6 +162,33 @@ class PontoSyncer:
             "failed": sum(1 for s in finished if s.status == "error"),
             "unfinished": sum(1 for s in finished if not s.finished),
         }
+        return finished
+
+    async def _store_updated(
+        self,
+        client: PontoClient,
+        finished: list[Synchronization],
+        states: dict[str, banking.SweepState],
+        run: SyncRun,
+    ) -> None:
+        """Store what each successful synchronization updated: a booking that arrived late with an
+        older date than the newest stored one sits below where the sweep stops, and only shows here.
+        """
+        now = self._clock.now()
+        added = 0
+        for sync in finished:
+            state = states.get(sync.resource_id or "")
+            if sync.status != "success" or not sync.updated_transactions_url or state is None:
+                continue
+            transactions = await client.updated_transactions(sync.updated_transactions_url)
+            rows = [self.transaction_row(state.id, t, now) for t in transactions]
+            if rows:
+                async with self.database.write() as session:
+                    await banking.insert_transactions(session, rows)
+                added += len(rows)
+        run.fetched += added
+        run.written += added
+        run.details["updated_transactions"] = added
 
     async def _poll(self, client: PontoClient, pending: list[Synchronization]) -> list[Synchronization]:
         """Poll until every synchronization finished, at most `max_polls` rounds (then go on)."""

@@ -18,6 +18,7 @@ from bot.domain import Provider, SyncOutcome
 from bot.errors import RateLimited, ReauthRequired
 from bot.providers.base import SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
+from bot.providers.mass_close import CONFIRMED, MassClosePolicy
 from bot.providers.yuki.api import GLAccountBalance, OutstandingItem, OutstandingItems, YukiClient
 from bot.providers.yuki.call_budget import YUKI_DAY, DailyCallBudget, provisional_scope
 from bot.providers.yuki.plugin import YukiClientFactory, YukiSettings
@@ -26,6 +27,7 @@ from storage.yuki import (
     LedgerValues,
     OpenItemValues,
     close_vanished_items,
+    count_open_items,
     record_unparsed,
     replace_ledger_balances,
     upsert_open_items,
@@ -72,6 +74,7 @@ class YukiSyncer:
         async with self._clients(key, gate=self._budget.gate(scope), currency=options.currency) as yuki:
             try:
                 await self._items(yuki, view, run, options, seen_at)
+                await self._spend_confirmation(view)
                 await self._ledger(yuki, view, run, options, seen_at)
             except RateLimited as error:
                 if error.code == "daily_limit":  # Yuki's own count says stop: believe it
@@ -80,6 +83,12 @@ class YukiSyncer:
             finally:
                 run.api_calls += yuki.requests
         run.details["calls_left_today"] = await self._budget.remaining(scope)
+
+    async def _spend_confirmation(self, view: ConnectionView) -> None:
+        """A confirmation lets one sync through, not every later one."""
+        if MassClosePolicy.of(view.settings).confirmed:
+            settings = {k: v for k, v in (view.settings or {}).items() if k != CONFIRMED}
+            await self._connections.update_settings(view.id, settings=settings)
 
     async def _items(
         self,
@@ -104,7 +113,9 @@ class YukiSyncer:
         self, view: ConnectionView, kind: str, answer: OutstandingItems, run: SyncRun, seen_at: dt.datetime
     ) -> None:
         failures = [(failure.key, failure.reason) for failure in answer.failures]
+        policy = MassClosePolicy.of(view.settings)
         async with self._database.write() as session:
+            open_before = await count_open_items(session, workspace_id=view.workspace_id, kind=kind)
             # Unparsed first: closing skips them, so an item we could not read stays open.
             await record_unparsed(
                 session, workspace_id=view.workspace_id, kind=kind, failures=failures, seen_at=seen_at
@@ -119,6 +130,15 @@ class YukiSyncer:
             )
             closed = await close_vanished_items(
                 session, workspace_id=view.workspace_id, kind=kind, seen_at=seen_at
+            )
+            # Raised inside the transaction: the upserts and closes above are rolled back.
+            policy.check(
+                "yuki",
+                kind,
+                open_before=open_before,
+                closing=closed,
+                listed=len(answer.items) + len(answer.failures),
+                declared=answer.declared_count,
             )
         run.fetched += len(answer.items) + len(answer.failures)
         run.written += written + closed

@@ -385,3 +385,43 @@ async def test_disk_full_mid_sync_keeps_a_consistent_database_and_the_next_run_c
         assert all(len(ids) == len(set(ids)) for ids in partial.values())
         assert resumed.outcome == "success"
         assert_matches_ponto(full.sim, await stored(full))
+
+
+async def test_a_late_booking_with_an_older_date_is_stored_from_the_updated_transactions(
+    world: PontoWorld,
+) -> None:
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+    account_id = next(iter(world.sim.accounts))
+    world.sim.add_transactions(account_id, 3)  # newer bookings: the sweep stops below them
+    late = world.sim.book_late(account_id, days_back=700)
+    world.syncer.options = SyncOptions(request_sync=True, poll_interval=0, max_polls=4)
+
+    result = await world.sync.run(world.workspace_id, Provider.PONTO)
+
+    assert result.outcome == "success"
+    ids = await stored(world)
+    assert late.id in ids[account_id]
+    assert_matches_ponto(world.sim, ids)
+
+
+async def test_the_updated_transactions_link_may_be_an_href_object(world: PontoWorld) -> None:
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+    account_id = next(iter(world.sim.accounts))
+    world.sim.updated_link_shape = "href"
+    late = world.sim.book_late(account_id, days_back=690)
+    world.syncer.options = SyncOptions(request_sync=True, poll_interval=0, max_polls=4)
+
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+
+    assert late.id in (await stored(world))[account_id]
+
+
+async def test_a_400_mb_answer_is_refused_while_it_is_read(world: PontoWorld) -> None:
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+    before = await stored(world)
+    world.sim.fail("accounts", Failure("huge", size=40 * 1024 * 1024))
+
+    result = await world.sync.run(world.workspace_id, Provider.PONTO)
+
+    assert (result.outcome, result.error_code) == ("failed", "too_large")
+    assert await stored(world) == before

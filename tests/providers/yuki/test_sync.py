@@ -261,3 +261,73 @@ async def test_cashbot_sync_command_covers_yuki(connected: BotUnderTest, yuki_si
     assert process.returncode == 0, output
     assert b"Yuki for workspace" in output and b"success" in output
     assert (await items(connected))[paid.id].status == "closed"
+
+
+async def test_records_of_an_unknown_shape_fail_the_run_and_close_nothing(
+    connected: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    before = {k: (v.status, v.open_amount) for k, v in (await items(connected)).items()}
+    yuki_sim.fail("unknown_records", operation="OutstandingDebtorItems")
+
+    result = await sync(connected)
+
+    assert (result.outcome, result.error_code) == ("failed", "unreadable_records")
+    assert {k: (v.status, v.open_amount) for k, v in (await items(connected)).items()} == before
+    overdue = json.dumps((await connected.slack.command("/overdue", "")).json())
+    assert "Nothing overdue" not in overdue
+
+
+async def test_a_flood_of_unknown_elements_is_refused_and_closes_nothing(
+    connected: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    before = {k: v.status for k, v in (await items(connected)).items()}
+    yuki_sim.flood_bytes = 4 * 1024 * 1024  # the 60 MB answer is the benchmark's; the shape is the same
+    yuki_sim.fail("unknown_flood", operation="OutstandingDebtorItems")
+
+    result = await sync(connected)
+
+    assert (result.outcome, result.error_code) == ("failed", "unreadable_records")
+    assert {k: v.status for k, v in (await items(connected)).items()} == before
+
+
+async def test_a_sync_that_would_close_most_items_is_held_and_alerts(
+    connected: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    receivables = yuki_sim.receivables()
+    for item in receivables[: len(receivables) * 3 // 4]:
+        yuki_sim.pay(item.id)
+
+    result = await sync(connected)
+
+    assert (result.outcome, result.error_code) == ("failed", "mass_close_held")
+    assert all(v.status == "open" for v in (await items(connected)).values())
+    assert "would close" in (result.error_message or "")
+
+
+async def test_an_admin_confirms_a_held_sync_and_the_next_one_applies_it_once(
+    connected: BotUnderTest, yuki_sim: YukiSimulator
+) -> None:
+    receivables = yuki_sim.receivables()
+    paid = receivables[: len(receivables) * 3 // 4]
+    for item in paid:
+        yuki_sim.pay(item.id)
+    assert (await sync(connected)).error_code == "mass_close_held"
+
+    answer = json.dumps((await connected.slack.command("/cashbot", "sync confirm yuki")).json())
+    applied = await sync(connected)
+
+    assert "Confirmed" in answer
+    assert applied.outcome == "success"
+    stored = await items(connected)
+    assert all(stored[item.id].status == "closed" for item in paid)
+    async with connected.runtime.core.database.read() as session:
+        settings = (await session.execute(select(Connection.settings))).scalars().all()
+    assert all("mass_close_confirmed" not in (s or "") for s in settings), "a confirmation is spent"
+
+
+async def test_only_a_workspace_admin_may_confirm_a_held_sync(connected: BotUnderTest) -> None:
+    answer = json.dumps(
+        (await connected.slack.command("/cashbot", "sync confirm yuki", user_id="U0MEMBER")).json()
+    )
+
+    assert "Only a workspace admin" in answer

@@ -85,6 +85,15 @@ class PontoClient:
                 return self._same_origin(fast)
         return self._page(response, "transaction", read_transaction)
 
+    async def updated_transactions(self, url: str) -> list[Transaction]:
+        """The transactions a synchronization added or changed (row 3.7b), every page of them."""
+        first = url
+
+        async def page(next_url: str | None) -> Page[Transaction]:
+            return await self.transactions_page("", next_url or first)
+
+        return [transaction async for transaction in self._all(page)]
+
     # ---- banks ----------------------------------------------------------------------------------
     async def financial_institution(self, institution_id: str) -> FinancialInstitution:
         response = await self._get(self.transport.url(_path("financial-institutions", institution_id)))

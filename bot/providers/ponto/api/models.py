@@ -268,6 +268,8 @@ class Synchronization:
     errors: tuple[SyncProblem, ...]
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
+    updated_transactions_url: str | None = None
+    """`relationships.updatedTransactions.links.related` (a string, or `{"href": …}`), when given."""
 
     @property
     def finished(self) -> bool:
@@ -451,7 +453,18 @@ def read_synchronization(reader: Reader, resource: Resource) -> Synchronization:
         _sync_problems(reader, resource, a["errors"]),
         a["createdAt"],
         a["updatedAt"],
+        related_link(resource.relationships, "updatedTransactions"),
     )
+
+
+def related_link(relationships: Any, name: str) -> str | None:
+    """The related link of a relationship; both shapes the reference leaves open are accepted."""
+    relation = relationships.get(name) if isinstance(relationships, Mapping) else None
+    links = relation.get("links") if isinstance(relation, Mapping) else None
+    related = links.get("related") if isinstance(links, Mapping) else None
+    if isinstance(related, Mapping):
+        related = related.get("href")
+    return related if isinstance(related, str) and related else None
 
 
 def _sync_problems(reader: Reader, resource: Resource, raw: Any) -> tuple[SyncProblem, ...]:

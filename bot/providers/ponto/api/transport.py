@@ -16,8 +16,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from bot.errors import AnswerTooLarge, ProviderUnavailable
 from bot.providers.http import ResilientSender, RetryPolicy, Sleep
 from bot.providers.ponto.api.errors import PROVIDER, REQUEST_ID_HEADER, malformed
+from bot.providers.ponto.api.jsonapi import MAX_DOCUMENT_BYTES
 
 JSON_API = "application/vnd.api+json"
 IDEMPOTENCY_HEADER = "Ibanity-Idempotency-Key"
@@ -103,4 +105,33 @@ class Transport:
             self.calls += 1
             return self.http.build_request(method, target, headers=all_headers, json=json_body, data=form)
 
-        return await self._sender.send(build, retry=retry)
+        response = await self._sender.send(build, retry=retry, stream=True)
+        try:
+            body = await read_capped(response, MAX_DOCUMENT_BYTES)
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=body, request=response.request
+        )
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` bytes: a huge answer is never held whole."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except httpx.HTTPError as error:
+        raise ProviderUnavailable(PROVIDER, f"{type(error).__name__} while reading the answer") from None
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> AnswerTooLarge:
+    return AnswerTooLarge(PROVIDER, f"the answer is larger than {limit} bytes", code="too_large")

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import httpx
 
-from bot.errors import MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired
+from bot.errors import AnswerTooLarge, MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired
 from bot.providers.http import ResilientSender, RetryPolicy, Sleep, retry_after_seconds
 from bot.providers.yuki.api.faults import (
     DEFAULT_FAULT_RULES,
@@ -40,7 +40,7 @@ from bot.providers.yuki.api.protocol import (
     envelope,
     is_xml_safe,
 )
-from bot.providers.yuki.api.reader import Answer, Convert, read_answer
+from bot.providers.yuki.api.reader import DEFAULT_LIMITS, Answer, AnswerReader, Convert, ReadLimits
 from bot.providers.yuki.api.session import MemorySessions, SessionStore, session_owner
 from bot.providers.yuki.api.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -88,7 +88,9 @@ class YukiClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         fault_rules: FaultRules = DEFAULT_FAULT_RULES,
         default_currency: str = "EUR",
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> None:
+        self._limits = limits
         self._base_url = base_url.rstrip("/")
         self._key = access_key.strip()
         self._gate = gate
@@ -173,7 +175,7 @@ class YukiClient:
         ]
         currency = self._currency
         answer = await self._session_call(operation, params, lambda element: read_item(element, currency))
-        result = OutstandingItems()
+        result = OutstandingItems(declared_count=answer.declared_count)
         for record in answer.records:
             if isinstance(record, OutstandingItem):
                 result.items.append(record)
@@ -230,8 +232,11 @@ class YukiClient:
                 extensions={GATE: self._through_gate, OPERATION: operation.name},
             )
 
-        response = await self._sender.send(build)
-        return await self._answer(operation, response, convert, (self._key, *secrets))
+        response = await self._sender.send(build, stream=True)
+        try:
+            return await self._answer(operation, response, convert, (self._key, *secrets))
+        finally:
+            await response.aclose()
 
     async def _through_gate(self, operation: str) -> None:
         if self._gate is not None:
@@ -256,7 +261,9 @@ class YukiClient:
         if status not in (200, 500):
             raise ProviderUnavailable(PROVIDER, f"{operation.name}: HTTP {status}", status=status)
         try:
-            answer = await self._parse(response.content, operation, convert)
+            answer = await self._read(response, operation, convert)
+        except AnswerTooLarge:
+            raise
         except MalformedResponse:
             if status == 500:
                 raise ProviderUnavailable(PROVIDER, f"{operation.name}: HTTP 500", status=500) from None
@@ -267,8 +274,28 @@ class YukiClient:
             raise ProviderUnavailable(PROVIDER, f"{operation.name}: HTTP 500 without a fault", status=500)
         return answer
 
-    @staticmethod
-    async def _parse(body: bytes, operation: Operation, convert: Convert[T] | None) -> Answer[T]:
-        if len(body) < PARSE_IN_THREAD_BYTES:
-            return read_answer(body, operation, convert)
-        return await asyncio.to_thread(read_answer, body, operation, convert)
+    async def _read(
+        self, response: httpx.Response, operation: Operation, convert: Convert[T] | None
+    ) -> Answer[T]:
+        """Parse the answer as its bytes arrive; a big answer is parsed off the event loop."""
+        reader: AnswerReader[T] = AnswerReader(operation, convert, self._limits)
+        pending: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= PARSE_IN_THREAD_BYTES:
+                    await asyncio.to_thread(_feed, reader, pending)
+                    pending, size = [], 0
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(
+                PROVIDER, f"{operation.name}: {type(error).__name__} while reading"
+            ) from None
+        _feed(reader, pending)
+        return reader.close()
+
+
+def _feed(reader: AnswerReader[T], chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        reader.feed(chunk)

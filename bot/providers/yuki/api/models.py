@@ -54,6 +54,8 @@ class OutstandingItems:
 
     items: list[OutstandingItem] = field(default_factory=list)
     failures: list[ItemFailure] = field(default_factory=list)
+    declared_count: int | None = None
+    """The answer's own count of its items, when it carries one (not documented: read if present)."""
 
 
 @dataclass(frozen=True, slots=True)

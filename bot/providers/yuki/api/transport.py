@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
-from bot.errors import MalformedResponse
+from bot.errors import AnswerTooLarge
 
 CallGate = Callable[[str], Awaitable[None]]
 """Called with the operation name before each request; raises (e.g. RateLimited) to stop it."""
@@ -21,7 +21,7 @@ OPERATION = "cashbot.yuki.operation"
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
-class ResponseTooLarge(MalformedResponse):
+class ResponseTooLarge(AnswerTooLarge):
     """The answer is larger than the client accepts."""
 
 
