@@ -35,7 +35,8 @@ class Settings(ProviderSettings):
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
-    # Processes that draw digest charts (0: a thread of the worker itself).
+    # Processes that draw digest charts (0: a thread of the worker itself). Built by hand (tests)
+    # it is 0; from the environment it defaults to default_chart_processes().
     chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -118,7 +119,7 @@ class Settings(ProviderSettings):
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
-            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
+            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", default_chart_processes(), 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
         )
@@ -134,3 +135,9 @@ def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_toke
             "is set together with SLACK_CLIENT_ID",
             "unset one: SLACK_BOT_TOKEN serves one workspace, SLACK_CLIENT_ID/SECRET install many",
         )
+
+
+def default_chart_processes() -> int:
+    """One drawing process when there is a second core: the charts then leave the event loop's
+    core to composing and sending (on one core a process would only add its memory)."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
