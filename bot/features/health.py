@@ -6,8 +6,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from bot.errors import StorageUnavailable
 from storage.database import Database
 from storage.migrate import current_revision, head_revision
@@ -55,7 +53,7 @@ class HealthService:
             result.problems.append("database is read-only")
 
     def _check_disk(self, result: Readiness) -> None:
-        path = _sqlite_path(self._database.url) if self._database.is_sqlite else None
+        path = self._database.sqlite_file()
         folder = path.parent if path is not None else Path.cwd()
         try:
             free = shutil.disk_usage(folder).free
@@ -63,10 +61,3 @@ class HealthService:
             return
         if free < self._min_free_bytes:
             result.problems.append(f"disk nearly full ({free // (1024 * 1024)} MB free)")
-
-
-def _sqlite_path(url: str) -> Path | None:
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None
-    return Path(database).resolve()

@@ -197,11 +197,11 @@ async def measure(sim: SlackSimulator, url: str, count: int, chart_processes: in
     parts: DigestParts = runtime.digest
     sim.per_channel_interval = 1.0
     try:
-        costs = await sample_costs(runtime.database, parts, clock, SAMPLE)
+        costs = await sample_costs(runtime.core.database, parts, clock, SAMPLE)
         started = time.perf_counter()
-        report, ticked = await tick_and_drain(runtime.database, parts, clock)
+        report, ticked = await tick_and_drain(runtime.core.database, parts, clock)
         finished = time.perf_counter()
-        await summarise(sim, runtime.database, count, len(report.enqueued), started, ticked, finished)
+        await summarise(sim, runtime.core.database, count, len(report.enqueued), started, ticked, finished)
         costs["send"] = await send_cost(parts, count, SAMPLE)
         print_breakdown(costs, count, chart_processes, finished - started)
     finally:

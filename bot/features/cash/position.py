@@ -11,14 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.clock import Clock
 from bot.domain import mask_reference
 from bot.features.freshness import SourceStatus, WorkspaceCalendar, source_statuses
 from bot.features.report_cache import Codec, ReportCache
 from storage import reports
-from storage.database import Database
+from storage.database import Database, Session
 
 CHANGE_DAYS = 7
 ZERO = Decimal(0)
@@ -120,7 +118,7 @@ class CashService:
             return await self.compute_in(session, workspace_id, as_of, sources)
 
     async def compute_in(
-        self, session: AsyncSession, workspace_id: int, as_of: dt.date, sources: list[reports.SourceRow]
+        self, session: Session, workspace_id: int, as_of: dt.date, sources: list[reports.SourceRow]
     ) -> CashPosition:
         """The same figures inside a caller's read session (the digest reads everything in one)."""
         now = self._clock.now()
