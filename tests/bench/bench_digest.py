@@ -197,6 +197,7 @@ async def measure(sim: SlackSimulator, url: str, count: int, chart_processes: in
     parts: DigestParts = runtime.digest
     sim.per_channel_interval = 1.0
     try:
+        print(f"load before: {Path('/proc/loadavg').read_text().strip()}")
         costs = await sample_costs(runtime.core.database, parts, clock, SAMPLE)
         started = time.perf_counter()
         report, ticked = await tick_and_drain(runtime.core.database, parts, clock)
@@ -283,7 +284,8 @@ async def send_cost(parts: DigestParts, count: int, size: int) -> float:
 
 
 def print_breakdown(costs: dict[str, float], count: int, processes: int, total: float) -> None:
-    """Where a digest's time goes, and what that makes on an idle two-core machine."""
+    """Where a digest's time goes, and what that makes on two cores (the costs are measured at the
+    machine's load of the moment: on a shared machine, read them with the load average)."""
     send = 2 * costs["send"]  # the message and its chart
     main = costs["compose"] + costs["render"] + send + (0 if processes else costs["chart"])
     drawing = costs["chart"] / processes if processes else 0.0
@@ -295,7 +297,7 @@ def print_breakdown(costs: dict[str, float], count: int, processes: int, total: 
     )
     print(
         f"event loop {main:.1f} ms a digest, chart processes ({processes}) {drawing:.1f} ms: "
-        f"{count} digests on an idle 2-core machine ≈ {estimate:.1f} s "
+        f"{count} digests at these costs on 2 cores ≈ {estimate:.1f} s "
         f"({estimate / 60:.2f} of the 60 s target)"
     )
     print(
