@@ -35,11 +35,17 @@ class Settings(ProviderSettings):
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
+    report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself). Built by hand (tests)
     # it is 0; from the environment it defaults to default_chart_processes().
     chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # /metrics answers only `Authorization: Bearer <token>` when this is set.
+    metrics_token: str | None = field(default=None, repr=False)
+    # The worker's own /metrics (0: none; `serve` shows the worker's series on the web port).
+    worker_metrics_port: int = 9464
+    sentry_dsn: str | None = field(default=None, repr=False)
 
     @property
     def slack_mode(self) -> SlackMode:
@@ -119,10 +125,23 @@ class Settings(ProviderSettings):
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
+            report_cache_seconds=env.integer(
+                "CASHBOT_REPORT_CACHE_SECONDS", cls.report_cache_seconds, 1, 3600
+            ),
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", default_chart_processes(), 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
+            metrics_token=env.text("CASHBOT_METRICS_TOKEN"),
+            worker_metrics_port=env.integer("CASHBOT_WORKER_METRICS_PORT", cls.worker_metrics_port, 0, 65535),
+            sentry_dsn=env.text("SENTRY_DSN"),
         )
+
+
+def demo_logging(environ: Mapping[str, str] | None = None) -> tuple[str, Literal["json", "text"]]:
+    """`cashbot demo`'s LOG_LEVEL and LOG_FORMAT: quiet, readable text unless asked otherwise."""
+    env = Env(os.environ if environ is None else environ)
+    level = env.choice("LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    return level, env.log_format() if env.text("LOG_FORMAT") else "text"
 
 
 def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_token: str | None) -> None:

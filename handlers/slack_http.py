@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ class SlackEndpoint:
             return _refuse("bad_signature", 401)
         if not _well_formed(body, request.headers.get("content-type", "")):
             return _refuse("malformed", 400)
-        answer = await self._app.async_dispatch(to_async_bolt_request(request, body))
+        bolt_request = to_async_bolt_request(request, body)
+        with log_context.bind(workspace=bolt_request.context.team_id):
+            answer = await self._app.async_dispatch(bolt_request)
         return to_starlette_response(answer)
 
     def _signed_by_slack(self, body: bytes, request: Request) -> bool:

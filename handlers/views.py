@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.errors import StorageUnavailable, UserError
@@ -122,8 +123,10 @@ async def answer_action(
 ) -> None:
     """Run a button's work and answer through its response_url; failures become a short message."""
     outcome = "ok"
+    started = time.perf_counter()
     try:
-        reply = await produce()
+        with log_context.bind(command=name):
+            reply = await produce()
     except StorageUnavailable:
         outcome, replace_original = "unavailable", False
         reply = Reply(renderer.message("unavailable.json.j2"))
@@ -136,6 +139,7 @@ async def answer_action(
         log.exception("action.failed", extra={"action": name, "reference": reference})
         reply = Reply(renderer.message("internal_error.json.j2", reference=reference))
     metrics.SLACK_COMMANDS.labels(command=name, outcome=outcome).inc()
+    metrics.COMMAND_SECONDS.labels(name).observe(time.perf_counter() - started)
     await respond(
         response_type=reply.response_type, replace_original=replace_original, **reply.message.as_kwargs()
     )

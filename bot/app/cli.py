@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from bot.app.sentry import init_sentry
+
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)
     return settings
 
 
@@ -43,11 +46,17 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
-    from storage.migrate import upgrade_sync
+    from storage.migrate import head_revision, revisions, upgrade_sync
 
+    if args.list:
+        for revision, message in revisions():
+            print(f"{revision}  {message}")
+        return 0
     settings = _settings(args)
-    upgrade_sync(settings.database_url, SystemClock())
-    print("database is at the newest schema")
+    before, after = upgrade_sync(settings.database_url, SystemClock(), args.to)
+    where = "the newest schema" if after == head_revision() else f"revision {after or 'base (empty)'}"
+    moved = "already at" if before == after else f"moved from {before or 'base (empty)'} to"
+    print(f"database {moved} {where}")
     return 0
 
 
@@ -152,9 +161,10 @@ def _print_drill(report: DrillReport) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.config import demo_logging
     from bot.demo.run import run_demo
 
-    configure_logging("WARNING", "text")
+    configure_logging(*demo_logging())
     return asyncio.run(run_demo(args.output))
 
 
@@ -165,7 +175,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     ),
     "web": (cmd_web, "the Slack-facing web process only (scale these out)"),
     "worker": (cmd_worker, "the scheduler: syncs, digests, alerts (one leader among many)"),
-    "migrate": (cmd_migrate, "apply database migrations"),
+    "migrate": (
+        cmd_migrate,
+        "apply database migrations; `--to REVISION` upgrades or downgrades to that one",
+    ),
     "keygen": (cmd_keygen, "print a new encryption key"),
     "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored secret under the newest key"),
     "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
@@ -199,6 +212,11 @@ def parser() -> argparse.ArgumentParser:
             )
             command.add_argument("file", nargs="?", help="the backup file to verify")
             command.add_argument("--output", default="backups", help="folder for new backups")
+        if name == "migrate":
+            command.add_argument(
+                "--to", default="head", metavar="REVISION", help="a revision id, head (default) or base"
+            )
+            command.add_argument("--list", action="store_true", help="print every revision, oldest first")
         if name == "restore":
             command.add_argument("file", help="a backup written by `cashbot backup`")
             command.add_argument("--force", action="store_true", help="replace the existing database")

@@ -65,7 +65,7 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/healthz", web.healthz, methods=["GET"]),
         Route("/readyz", web.readyz(runtime.services.health), methods=["GET"]),  # type: ignore[arg-type]
-        Route("/metrics", web.metrics, methods=["GET"]),
+        Route("/metrics", web.metrics(runtime.core.settings.metrics_token), methods=["GET"]),
     ]
     if runtime.slack.app.oauth_flow is not None:
         routes += [

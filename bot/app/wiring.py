@@ -27,6 +27,7 @@ from bot.app.runtime import Core, InstalledProviders, Reports, Runtime, Services
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery.metered import CountRateLimits, MeteredWebClient
 from bot.domain import Provider
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
@@ -86,11 +87,12 @@ SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL that retries connection errors and obeys 429s."""
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=[
+            CountRateLimits(),
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],
@@ -185,12 +187,14 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         jobs=periodic_jobs(settings, core.database, s.receipts, reports, s.sync) + digest.jobs,
         digest=digest,
     )
+    if slack.app is not None:
+        # Before the alerts' and the Home tab's: Bolt tries listeners in the order they were added,
+        # building every listener's arguments on the way (issue 17), so /cash and /overdue go first.
+        _register_listeners(runtime)
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
     runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
     _forget_on_uninstall(runtime)
-    if slack.app is not None:
-        _register_listeners(runtime)
     return runtime
 
 
@@ -292,7 +296,9 @@ def build_reports(core: Core, services: Services, budgets: Mapping[str, CallBudg
         core.renderer,
     )
     access, alerts, audit, sync = services.access, services.alerts, services.audit, services.sync
-    cache = build_cache(settings.redis_url, settings.database_url, clock)
+    cache = build_cache(
+        settings.redis_url, settings.database_url, clock, ttl=float(settings.report_cache_seconds)
+    )
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
     batcher = AuditBatcher(audit)

@@ -76,6 +76,7 @@ def environment(slack_sim: SlackSimulator, database: str, port: int) -> dict[str
         "HOST": "127.0.0.1",
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "LOG_FORMAT": "json",
+        "CASHBOT_WORKER_METRICS_PORT": str(free_port()),
     }
 
 
