@@ -38,7 +38,8 @@ class Settings(ProviderSettings):
     connect_rate_per_minute: int = 20
     min_free_disk_mb: int = 100
     report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
-    # Processes that draw digest charts (0: a thread of the worker itself).
+    # Processes that draw digest charts (0: a thread of the worker itself). Built by hand (tests)
+    # it is 0; from the environment it defaults to default_chart_processes().
     chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -132,7 +133,7 @@ class Settings(ProviderSettings):
             report_cache_seconds=env.integer(
                 "CASHBOT_REPORT_CACHE_SECONDS", cls.report_cache_seconds, 1, 3600
             ),
-            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
+            chart_processes=env.integer("CASHBOT_CHART_PROCESSES", default_chart_processes(), 0, 64),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
             metrics_token=env.text("CASHBOT_METRICS_TOKEN"),
@@ -158,3 +159,9 @@ def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_toke
             "is set together with SLACK_CLIENT_ID",
             "unset one: SLACK_BOT_TOKEN serves one workspace, SLACK_CLIENT_ID/SECRET install many",
         )
+
+
+def default_chart_processes() -> int:
+    """One drawing process when there is a second core: the charts then leave the event loop's
+    core to composing and sending (on one core a process would only add its memory)."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0

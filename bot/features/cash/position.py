@@ -16,7 +16,7 @@ from bot.domain import mask_reference
 from bot.features.freshness import SourceStatus, WorkspaceCalendar, source_statuses
 from bot.features.report_cache import Codec, ReportCache
 from storage import reports
-from storage.database import Database
+from storage.database import Database, Session
 
 CHANGE_DAYS = 7
 ZERO = Decimal(0)
@@ -113,14 +113,18 @@ class CashService:
         )
 
     async def compute(self, workspace_id: int, as_of: dt.date) -> CashPosition:
-        now = self._clock.now()
         async with self._database.read() as session:
-            accounts = await reports.bank_accounts(session, workspace_id)
-            changes = await reports.changes_since(
-                session, workspace_id, as_of - dt.timedelta(days=CHANGE_DAYS)
-            )
-            ledgers = await reports.ledger_totals(session, workspace_id)
             sources = await reports.sources(session, workspace_id)
+            return await self.compute_in(session, workspace_id, as_of, sources)
+
+    async def compute_in(
+        self, session: Session, workspace_id: int, as_of: dt.date, sources: list[reports.SourceRow]
+    ) -> CashPosition:
+        """The same figures inside a caller's read session (the digest reads everything in one)."""
+        now = self._clock.now()
+        accounts = await reports.bank_accounts(session, workspace_id)
+        changes = await reports.changes_since(session, workspace_id, as_of - dt.timedelta(days=CHANGE_DAYS))
+        ledgers = await reports.ledger_totals(session, workspace_id)
         lines = tuple(sorted((_line(a, changes.get(a.id, ZERO)) for a in accounts), key=_display_order))
         return CashPosition(
             computed_at=now,

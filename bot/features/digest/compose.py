@@ -23,7 +23,7 @@ from bot.features.receivables.overdue import (
 )
 from storage import digest_queries as queries
 from storage import reports
-from storage.database import Database, Session
+from storage.database import Database
 
 WEEK = dt.timedelta(days=7)
 CONSENT_WARNING = dt.timedelta(days=14)
@@ -107,17 +107,24 @@ class DigestComposer:
     async def compose(self, workspace_id: int, occurrence: Occurrence, *, late: bool = False) -> Digest:
         as_of = occurrence.local_date
         now = self._clock.now()
-        cash = await self._cash.compute(workspace_id, as_of)
-        overdue = await self._receivables.summarise(workspace_id, as_of, OverdueQuery())
         week_start = as_of - WEEK
+        # One read session, one snapshot: every figure is of the same moment, and each row is read
+        # once (the sources and the per-customer sums serve both the cash and the overdue part).
         async with self._database.read() as session:
-            flows = await queries.flows(session, workspace_id, week_start, as_of)
-            movements = await queries.largest_movements(session, workspace_id, week_start, as_of, MOVEMENTS)
-            due = await queries.falling_due(session, workspace_id, as_of, as_of + dt.timedelta(days=6))
+            sources = await reports.sources(session, workspace_id)
+            cash = await self._cash.compute_in(session, workspace_id, as_of, sources)
             customers = await reports.overdue_by_customer(session, workspace_id, due_ranges(as_of, 1))
+            days = await queries.daily_flows(session, workspace_id, as_of - dt.timedelta(days=HISTORY_DAYS))
+            movements = await queries.largest_movements(session, workspace_id, week_start, as_of, MOVEMENTS)
+            dues = await queries.due_by_day(
+                session, workspace_id, as_of, as_of + dt.timedelta(days=FORECAST_DAYS)
+            )
             consents = await queries.consent_expiries(session, workspace_id)
             previous = await queries.previous_figures(session, workspace_id, occurrence.period_key)
-            series = await _series(session, workspace_id, cash, as_of)
+        overdue = self._receivables.summary(customers, sources, as_of, OverdueQuery())
+        flows = queries.flows(days, week_start, as_of)
+        due = queries.falling_due(dues, as_of, as_of + dt.timedelta(days=6))
+        series = _series(cash, as_of, days, dues)
         owed = _owed_per_customer(customers)
         before = json.loads(previous) if previous else None
         return Digest(
@@ -218,20 +225,17 @@ def _data_as_of(cash: CashPosition) -> dt.datetime | None:
     return min(moments) if moments else None
 
 
-async def _series(session: Session, workspace_id: int, cash: CashPosition, as_of: dt.date) -> Series | None:
+def _series(
+    cash: CashPosition, as_of: dt.date, days: list[queries.DayFlow], dues: list[queries.DueDay]
+) -> Series | None:
     """Daily cash in the main currency: back from today's balance, forward with what falls due."""
     if not cash.totals or cash.totals[0].accounts == 0:
         return None
     total = cash.totals[0]
-    start = as_of - dt.timedelta(days=HISTORY_DAYS)
-    nets = await queries.daily_net(session, workspace_id, total.currency, start)
+    nets = queries.daily_net(days, total.currency)
     # Only what falls due ahead: an invoice already overdue is no promise about any given day.
-    dues = await queries.due_per_day(
-        session,
-        workspace_id,
-        total.currency,
-        as_of + dt.timedelta(days=1),
-        as_of + dt.timedelta(days=FORECAST_DAYS),
+    ahead = queries.due_per_day(
+        dues, total.currency, as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=FORECAST_DAYS)
     )
     history = []
     balance = total.balance
@@ -244,6 +248,6 @@ async def _series(session: Session, workspace_id: int, cash: CashPosition, as_of
     forecast = []
     for offset in range(1, FORECAST_DAYS + 1):
         day = as_of + dt.timedelta(days=offset)
-        expected += dues.get(day, Decimal(0))
+        expected += ahead.get(day, Decimal(0))
         forecast.append((day, expected))
     return Series(total.currency, tuple(history), tuple(forecast))

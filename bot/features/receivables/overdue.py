@@ -203,12 +203,22 @@ class ReceivablesService:
         )
 
     async def summarise(self, workspace_id: int, as_of: dt.date, query: OverdueQuery) -> OverdueSummary:
-        now = self._clock.now()
         async with self._database.read() as session:
             customers = await reports.overdue_by_customer(
                 session, workspace_id, due_ranges(as_of, query.min_days)
             )
             sources = await reports.sources(session, workspace_id)
+        return self.summary(customers, sources, as_of, query)
+
+    def summary(
+        self,
+        customers: list[reports.CustomerRow],
+        sources: list[reports.SourceRow],
+        as_of: dt.date,
+        query: OverdueQuery,
+    ) -> OverdueSummary:
+        """The summary of rows already read (the digest reads them in its own session)."""
+        now = self._clock.now()
         matching = [c for c in customers if _matches(c.name, query.words)]
         return OverdueSummary(
             computed_at=now,
