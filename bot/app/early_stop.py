@@ -40,10 +40,14 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
 def _quiet_about_swallowed_stops(
     report: Callable[[UnraisableHookArgs], object],
 ) -> Callable[[UnraisableHookArgs], object]:
-    """A stop swallowed by a GC callback is not an error: it is remembered and honoured later."""
+    """Once a stop interrupted start-up, what it leaves half-built is not an error to report.
+
+    Its SystemExit may be swallowed by a GC callback (it is remembered and honoured later), and a
+    loop it interrupted may fail to close in `__del__`; the process is on its way out either way.
+    """
 
     def hook(unraisable: UnraisableHookArgs) -> object:
-        if isinstance(unraisable.exc_value, SystemExit) and _requested:
+        if _requested:
             return None
         return report(unraisable)
 
