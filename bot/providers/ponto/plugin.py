@@ -53,6 +53,7 @@ class PontoConfig:
     client_cert: str | None = None
     client_key: str | None = None
     request_sync: bool = False
+    late_booking_days: int = 10
     unknown_attributes: UnknownAttributes = "error"
 
     @property

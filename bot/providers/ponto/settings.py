@@ -20,6 +20,7 @@ class PontoSettings:
     ponto_client_key: str | None = None
     ponto_scopes: str = "ai offline_access name"
     ponto_request_sync: bool = False
+    ponto_late_booking_days: int = 10
     ponto_unknown_attributes: Literal["error", "ignore"] = "error"
 
     @classmethod
@@ -33,6 +34,9 @@ class PontoSettings:
             ponto_client_key=env.existing_file("PONTO_CLIENT_KEY"),
             ponto_scopes=env.text("PONTO_SCOPES") or cls.ponto_scopes,
             ponto_request_sync=env.boolean("PONTO_REQUEST_SYNC", cls.ponto_request_sync),
+            ponto_late_booking_days=env.integer(
+                "PONTO_LATE_BOOKING_DAYS", cls.ponto_late_booking_days, 0, 90
+            ),
             ponto_unknown_attributes=(
                 "ignore"
                 if env.choice("PONTO_UNKNOWN_ATTRIBUTES", "ERROR", ("ERROR", "IGNORE")) == "IGNORE"

@@ -53,6 +53,10 @@ class SyncOptions:
     max_polls: int = 15
     timezone: str = "Europe/Brussels"  # the banks' calendar, for execution and value dates
     commit_rows: int = COMMIT_ROWS
+    # A sweep goes on this many days below the first stored transaction it meets: a booking the
+    # bank reported late, dated before the newest stored one, is picked up without a requested
+    # synchronization (0: stop at the first stored transaction).
+    late_booking_days: int = 10
 
 
 class PontoSyncer:
@@ -285,6 +289,7 @@ class _AccountSweep:
         rows: list[dict[str, Any]] = []
         newest: str | None = None
         last: Page[Transaction] | None = None
+        anchor: dt.datetime | None = None  # date of the first stored transaction met
         pages = self._pages_ahead(url) if self._first_backfill else self._pages(url)
         writer = _OrderedWriter(self._commit)
         try:
@@ -300,7 +305,8 @@ class _AccountSweep:
                     if t.id not in known
                 ]
                 self.sync_run.fetched += len(page.items)
-                done = bool(known) or page.next_url is None
+                anchor = anchor or _first_known_date(page, known)
+                done = page.next_url is None or self._below_look_back(page, anchor)
                 if done or len(rows) >= self.syncer.options.commit_rows:
                     await writer.submit(rows, page, done=done, newest=newest)
                     rows = []
@@ -315,6 +321,15 @@ class _AccountSweep:
         finally:
             await pages.aclose()
             await writer.abort()  # nothing left to do after close(); on any other failure, stop it
+
+    def _below_look_back(self, page: Page[Transaction], anchor: dt.datetime | None) -> bool:
+        """Whether the sweep has gone far enough below the stored transactions to stop."""
+        if anchor is None:
+            return False
+        days = self.syncer.options.late_booking_days
+        if days == 0 or not page.items:
+            return True
+        return min(t.execution_date for t in page.items) < anchor - dt.timedelta(days=days)
 
     @property
     def _first_backfill(self) -> bool:
@@ -457,6 +472,11 @@ def _account_details(connection_id: int, account: Account, now: dt.datetime) -> 
         "latest_sync_error": errors,
         "active": True,
     }
+
+
+def _first_known_date(page: Page[Transaction], known: set[str]) -> dt.datetime | None:
+    """The execution date of the first transaction on the page that is already stored."""
+    return next((t.execution_date for t in page.items if t.id in known), None)
 
 
 def _marker(account: Account) -> str:

@@ -31,6 +31,7 @@ def config_from(settings: PontoSettings, platform: Platform) -> PontoConfig:
         client_cert=settings.ponto_client_cert,
         client_key=settings.ponto_client_key,
         request_sync=settings.ponto_request_sync,
+        late_booking_days=settings.ponto_late_booking_days,
         unknown_attributes=settings.ponto_unknown_attributes,
     )
 
@@ -46,7 +47,11 @@ def build(settings: PontoSettings, platform: Platform) -> ProviderParts[PontoCon
         tokens.client,
         platform.connections,
         platform.alerts,
-        SyncOptions(request_sync=config.request_sync, timezone=platform.timezone),
+        SyncOptions(
+            request_sync=config.request_sync,
+            late_booking_days=config.late_booking_days,
+            timezone=platform.timezone,
+        ),
         clock=clock,
     )
     consent = PontoConsent(

@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 
 from bot.domain import ConnectionState, Provider
+from bot.providers.ponto.api.client import PAGE_LIMIT
 from bot.providers.ponto.plugin import PontoPlugin
 from bot.providers.ponto.sync import COMMIT_ROWS, SyncOptions
 from bot.sandbox.ponto import Failure, PontoSimulator
@@ -385,6 +386,43 @@ async def test_disk_full_mid_sync_keeps_a_consistent_database_and_the_next_run_c
         assert all(len(ids) == len(set(ids)) for ids in partial.values())
         assert resumed.outcome == "success"
         assert_matches_ponto(full.sim, await stored(full))
+
+
+def below_the_first_page(world: PontoWorld, account_id: str) -> int:
+    """Days back at which a booking lands on the second page of a newest-first sweep."""
+    transactions = world.sim.accounts[account_id].transactions
+    first_page_ends = transactions[-PAGE_LIMIT].execution_date
+    return (world.database.clock.now() - first_page_ends).days + 3
+
+
+async def test_a_late_booking_within_the_look_back_is_stored_without_a_requested_synchronization(
+    world: PontoWorld,
+) -> None:
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+    account_id = next(iter(world.sim.accounts))
+    world.sim.add_transactions(account_id, 3)  # newer bookings: the sweep meets stored ones below
+    days_back = below_the_first_page(world, account_id)
+    late = world.sim.book_late(account_id, days_back=days_back)
+    world.syncer.options = SyncOptions(late_booking_days=days_back + 20)
+
+    result = await world.sync.run(world.workspace_id, Provider.PONTO)
+
+    assert result.outcome == "success"
+    assert late.id in (await stored(world))[account_id], "within the look-back, though not on page one"
+
+
+async def test_without_a_look_back_the_sweep_stops_at_the_first_stored_transaction(
+    world: PontoWorld,
+) -> None:
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+    account_id = next(iter(world.sim.accounts))
+    world.sim.add_transactions(account_id, 3)
+    late = world.sim.book_late(account_id, days_back=below_the_first_page(world, account_id))
+    world.syncer.options = SyncOptions(late_booking_days=0)
+
+    await world.sync.run(world.workspace_id, Provider.PONTO)
+
+    assert late.id not in (await stored(world))[account_id]
 
 
 async def test_a_late_booking_with_an_older_date_is_stored_from_the_updated_transactions(
