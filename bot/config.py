@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from bot.env import Env
 from bot.errors import ConfigError
@@ -35,6 +35,17 @@ class Settings(ProviderSettings):
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
     min_free_disk_mb: int = 100
+    # Operations (issue 13): the ops channel, nightly jobs, retention, health warnings, proxies.
+    ops_channel: str | None = None  # `C123`, or `T123/C123` to name the workspace it is in
+    backup_dir: str = "./backups"
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    nightly_hour: int = 3  # local hour (CASHBOT_TIMEZONE) after which the nightly jobs run
+    retention_months: int = 24
+    warn_free_disk_mb: int = 1024
+    warn_database_mb: int = 10_240
+    warn_memory_mb: int = 1024
+    trusted_proxies: tuple[str, ...] = ()
     # Processes that draw digest charts (0: a thread of the worker itself).
     chart_processes: int = 0
     log_level: str = "INFO"
@@ -119,9 +130,26 @@ class Settings(ProviderSettings):
             ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
+            **_ops_settings(env),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
         )
+
+
+def _ops_settings(env: Env) -> dict[str, Any]:
+    """The operations settings (issue 13), read like the rest."""
+    return {
+        "ops_channel": env.text("CASHBOT_OPS_CHANNEL"),
+        "backup_dir": env.text("CASHBOT_BACKUP_DIR") or Settings.backup_dir,
+        "backup_keep_daily": env.integer("CASHBOT_BACKUP_KEEP_DAILY", Settings.backup_keep_daily, 1, 366),
+        "backup_keep_weekly": env.integer("CASHBOT_BACKUP_KEEP_WEEKLY", Settings.backup_keep_weekly, 0, 520),
+        "nightly_hour": env.integer("CASHBOT_NIGHTLY_HOUR", Settings.nightly_hour, 0, 23),
+        "retention_months": env.integer("CASHBOT_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
+        "warn_free_disk_mb": env.integer("CASHBOT_WARN_FREE_DISK_MB", Settings.warn_free_disk_mb, 0, 10**8),
+        "warn_database_mb": env.integer("CASHBOT_WARN_DATABASE_MB", Settings.warn_database_mb, 0, 10**8),
+        "warn_memory_mb": env.integer("CASHBOT_WARN_MEMORY_MB", Settings.warn_memory_mb, 0, 10**7),
+        "trusted_proxies": env.addresses("CASHBOT_TRUSTED_PROXIES"),
+    }
 
 
 def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_token: str | None) -> None:

@@ -49,7 +49,8 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         port=settings.port,
         access_log=False,  # our AccessLog middleware logs paths without their query string
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-* is read by our own middleware, from CASHBOT_TRUSTED_PROXIES only.
+        proxy_headers=False,
         server_header=False,
     )
     settle_garbage_collector()

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
+from bot.app.https import add_https_middleware
 from bot.app.runtime import Runtime
 from bot.app.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
 from bot.providers import registry
@@ -51,6 +52,7 @@ def create_app(
 
     app = Starlette(routes=_routes(runtime), lifespan=lifespan)
     app.add_middleware(AccessLog)
+    add_https_middleware(app, runtime.settings.public_url, runtime.settings.trusted_proxies)
     return app
 
 
