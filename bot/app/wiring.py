@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from importlib import import_module
+from pathlib import Path
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp
@@ -34,12 +35,15 @@ from bot.features.access.usage_watch import UsageWatch
 from bot.features.alerts import AlertService
 from bot.features.audit.group_commit import AuditBatcher
 from bot.features.audit.trail import AuditTrail
+from bot.features.backups import BackupService
 from bot.features.cash.position import CashService
 from bot.features.connect.links import ConnectLinks
 from bot.features.events import EventReceipts
 from bot.features.freshness import WorkspaceCalendar
 from bot.features.health import HealthService
 from bot.features.housekeeping import Housekeeping
+from bot.features.ops.nightly import NightlyJobs, NightlyPlan
+from bot.features.ops.report import OpsReporter
 from bot.features.receivables.overdue import ReceivablesService
 from bot.features.report_cache import build_cache
 from bot.features.sync.requests import SyncRequests
@@ -81,6 +85,7 @@ BOT_SCOPES = (
 SLACK_INSTALL_PATH = "/slack/install"
 UNINSTALL_REVOKE_SECONDS = 1.5
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
+OPS_TICK_SECONDS = 300
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
@@ -216,11 +221,30 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
     )
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
-    runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
+    nightly = build_nightly(runtime)
+    ops_job = PeriodicJob("ops_nightly", OPS_TICK_SECONDS, nightly.tick, run_at_start=True)
+    runtime = dataclasses.replace(
+        runtime, incidents=incidents, ops=nightly, jobs=runtime.jobs + incidents.jobs + (ops_job,)
+    )
     _forget_on_uninstall(runtime)
     if slack is not None:
         _register_listeners(runtime, slack)
     return runtime
+
+
+def build_nightly(runtime: Runtime) -> NightlyJobs:
+    """The nightly backup, weekly drill and daily audit verify, reported to CASHBOT_OPS_CHANNEL."""
+    settings = runtime.settings
+    backups = BackupService(runtime.database, runtime.box, settings.audit_key or "", clock=runtime.clock)
+    reporter = OpsReporter(runtime.database, settings.ops_channel, settings.timezone, clock=runtime.clock)
+    plan = NightlyPlan(
+        folder=Path(settings.backup_dir),
+        timezone=settings.timezone,
+        hour=settings.nightly_hour,
+        keep_daily=settings.backup_keep_daily,
+        keep_weekly=settings.backup_keep_weekly,
+    )
+    return NightlyJobs(runtime.database, backups, runtime.audit, reporter, plan, clock=runtime.clock)
 
 
 Built = list[tuple[ProviderPackage, ProviderParts[Any]]]
