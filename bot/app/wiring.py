@@ -40,7 +40,8 @@ from bot.features.cash.position import CashService
 from bot.features.connect.links import ConnectLinks
 from bot.features.events import EventReceipts
 from bot.features.freshness import WorkspaceCalendar
-from bot.features.health import HealthService
+from bot.features.health import DiskFree, HealthService
+from bot.features.health import disk_free as health_disk_free
 from bot.features.housekeeping import Housekeeping
 from bot.features.ops.nightly import NightlyJobs, NightlyPlan
 from bot.features.ops.report import OpsReporter
@@ -156,12 +157,14 @@ def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     )
 
 
-def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, web: bool = True, clock: Clock | None = None, disk_free: DiskFree | None = None
+) -> Runtime:
     """Assemble a process; nothing here touches the network or the database yet.
 
     `web=False` (worker, CLI) builds no Bolt app, so Slack request settings are not needed.
     `clock` is the one clock every part is given: the machine's, unless a test or the demo
-    brings its own.
+    brings its own. `disk_free` likewise stands in for the machine's free-disk probe.
     """
     settings.require_secrets()
     clock = clock or SystemClock()
@@ -203,7 +206,12 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         router=router,
         workspaces=workspaces,
         receipts=receipts,
-        health=HealthService(database, settings.min_free_disk_mb),
+        health=HealthService(
+            database,
+            settings.min_free_disk_mb,
+            folders=(Path(settings.backup_dir),),
+            free=disk_free or health_disk_free,
+        ),
         links=links,
         connections=connections,
         alerts=alerts,

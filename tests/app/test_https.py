@@ -47,7 +47,9 @@ async def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response
         return await client.get(url, headers=headers, follow_redirects=False)
 
 
-async def test_http_install_page_redirects_to_public_https(database_url: str, slack_sim: SlackSimulator) -> None:
+async def test_http_install_page_redirects_to_public_https(
+    database_url: str, slack_sim: SlackSimulator
+) -> None:
     async with https_bot(multi(database_url, slack_sim)) as url:
         answer = await get(f"{url}/slack/install?x=1", {"Host": "evil.example"})
 
@@ -55,7 +57,9 @@ async def test_http_install_page_redirects_to_public_https(database_url: str, sl
     assert answer.headers["location"] == f"{PUBLIC}/slack/install?x=1", "to PUBLIC_URL, never the Host header"
 
 
-async def test_forwarded_headers_ignored_from_untrusted_peer(database_url: str, slack_sim: SlackSimulator) -> None:
+async def test_forwarded_headers_ignored_from_untrusted_peer(
+    database_url: str, slack_sim: SlackSimulator
+) -> None:
     async with https_bot(multi(database_url, slack_sim)) as url:  # no CASHBOT_TRUSTED_PROXIES
         answer = await get(f"{url}/slack/install", PROXIED)
 
@@ -81,7 +85,9 @@ async def test_trusted_proxy_https_gets_page_with_hsts_and_headers(
     assert page.headers["strict-transport-security"].startswith("max-age=")
 
 
-async def test_slack_posts_over_http_are_never_redirected(database_url: str, slack_sim: SlackSimulator) -> None:
+async def test_slack_posts_over_http_are_never_redirected(
+    database_url: str, slack_sim: SlackSimulator
+) -> None:
     settings = replace(bot_settings(database_url, slack_sim), public_url=PUBLIC)
     async with https_bot(settings) as url:
         slack = SlackRequests(url, SIGNING_SECRET, response_url_factory=slack_sim.new_response_url)

@@ -21,7 +21,9 @@ SUNDAY_NIGHT = dt.datetime(2026, 12, 6, 1, 0, tzinfo=dt.UTC)  # 02:00 in Brussel
 
 
 @pytest.fixture
-async def ops_bot(database_url: str, slack_sim: SlackSimulator, tmp_path: Path) -> AsyncIterator[BotUnderTest]:
+async def ops_bot(
+    database_url: str, slack_sim: SlackSimulator, tmp_path: Path
+) -> AsyncIterator[BotUnderTest]:
     settings = bot_settings(database_url, slack_sim, ops_channel=OPS, backup_dir=str(tmp_path / "backups"))
     async with running_bot(settings, slack_sim, clock=ManualClock(SUNDAY_NIGHT)) as bot:
         await bot.runtime.workspaces.workspace_id(DEFAULT_TEAM)
@@ -37,7 +39,9 @@ async def night(bot: BotUnderTest) -> None:
     await bot.runtime.digest.sender.drain()
 
 
-async def test_nightly_jobs_run_on_the_moved_clock_and_post_once(ops_bot: BotUnderTest, tmp_path: Path) -> None:
+async def test_nightly_jobs_run_on_the_moved_clock_and_post_once(
+    ops_bot: BotUnderTest, tmp_path: Path
+) -> None:
     clock = ops_bot.runtime.clock
     assert isinstance(clock, ManualClock)
     await night(ops_bot)
