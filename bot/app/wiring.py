@@ -45,6 +45,7 @@ from bot.features.health import disk_free as health_disk_free
 from bot.features.housekeeping import Housekeeping
 from bot.features.ops.nightly import NightlyJobs, NightlyPlan
 from bot.features.ops.report import OpsReporter
+from bot.features.ops.retention import RetentionPurge
 from bot.features.receivables.overdue import ReceivablesService
 from bot.features.report_cache import build_cache
 from bot.features.sync.requests import SyncRequests
@@ -252,7 +253,12 @@ def build_nightly(runtime: Runtime) -> NightlyJobs:
         keep_daily=settings.backup_keep_daily,
         keep_weekly=settings.backup_keep_weekly,
     )
-    return NightlyJobs(runtime.database, backups, runtime.audit, reporter, plan, clock=runtime.clock)
+    retention = RetentionPurge(
+        runtime.database, settings.retention_months, settings.timezone, clock=runtime.clock
+    )
+    return NightlyJobs(
+        runtime.database, backups, runtime.audit, reporter, plan, clock=runtime.clock, retention=retention
+    )
 
 
 Built = list[tuple[ProviderPackage, ProviderParts[Any]]]

@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.features.audit.trail import AuditTrail
 from bot.features.backups import MANIFEST_SUFFIX, BackupService
 from bot.features.ops.report import OpsReporter, Outcome
+from bot.features.ops.retention import RetentionPurge
 from storage.database import Database
 from storage.leases import acquire_or_renew
 
@@ -46,7 +47,9 @@ class NightlyJobs:
         plan: NightlyPlan,
         *,
         clock: Clock,
+        retention: RetentionPurge | None = None,
     ) -> None:
+        self._retention = retention
         self._database = database
         self._backups = backups
         self._audit = audit
@@ -64,6 +67,8 @@ class NightlyJobs:
             year, week, _ = local.isocalendar()
             await self._once("restore_drill", f"{year}-W{week:02d}", self._drill)
         await self._once("audit_verify", day, self._verify_audit)
+        if self._retention is not None:
+            await self._once("retention", day, self._retention.run)
 
     async def _once(self, job: str, period: str, run: Callable[[], Awaitable[Outcome]]) -> None:
         # A marker row per job and period: a second tick, a restart or another worker skips it.

@@ -52,18 +52,19 @@ async def test_nightly_jobs_run_on_the_moved_clock_and_post_once(
     await night(ops_bot)  # a second tick the same night, as the worker does every 5 minutes
 
     posts = ops_posts(ops_bot)
-    assert len(posts) == 3, posts
+    assert len(posts) == 4, posts
     assert "Nightly backup cashbot-20261206T023000Z" in posts[0]
     assert "Restore drill of cashbot-20261206T023000Z" in posts[1] and "passed" in posts[1]
     assert "Audit trail intact" in posts[2]
+    assert "Retention: 0 transactions" in posts[3]
     assert (tmp_path / "backups" / "cashbot-20261206T023000Z.db").exists() or (
         tmp_path / "backups" / "cashbot-20261206T023000Z.dump"
     ).exists()
 
     clock.advance(dt.timedelta(days=1))  # Monday: backup and audit verify, no drill
     await night(ops_bot)
-    assert len(ops_posts(ops_bot)) == 5
-    assert not any("Restore drill" in text for text in ops_posts(ops_bot)[3:])
+    assert len(ops_posts(ops_bot)) == 7
+    assert not any("Restore drill" in text for text in ops_posts(ops_bot)[4:])
 
 
 async def test_corrupted_backup_fails_the_drill_as_an_alert(ops_bot: BotUnderTest, tmp_path: Path) -> None:
@@ -78,13 +79,11 @@ async def test_corrupted_backup_fails_the_drill_as_an_alert(ops_bot: BotUnderTes
     newest.write_bytes(bytes(data))
 
     clock.advance(dt.timedelta(days=1, seconds=-60))  # Sunday 03:29: the drill finds the corrupted one
-    ops_bot.runtime.ops._plan.folder.joinpath("keep").touch()  # a stranger's file is left alone
     await bot_drill_only(ops_bot)
 
     drill = [text for text in ops_posts(ops_bot) if "Restore drill" in text]
     assert len(drill) == 1
     assert "ALERT" in drill[0] and "FAILED file matches its checksum" in drill[0]
-    assert (tmp_path / "backups" / "keep").exists()
 
 
 async def bot_drill_only(bot: BotUnderTest) -> None:
@@ -139,3 +138,31 @@ def test_retention_keeps_seven_daily_and_four_weekly(tmp_path: Path) -> None:
     assert len(kept(stamps, 7, 4)) == len(left) <= 11
     assert left[-1] == f"cashbot-{stamps[-1]:%Y%m%dT%H%M%SZ}.db"
     assert len(list(tmp_path.glob("*.manifest.json"))) == len(left), "manifests go with their backups"
+
+
+async def test_transactions_older_than_the_retention_are_purged_nightly(ops_bot: BotUnderTest) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import func, select
+
+    from bot.domain import Provider
+    from storage.models import BankTransaction
+    from tests.features.cash_data import Account, add_account, add_transactions, connect
+
+    database = ops_bot.runtime.database
+    workspace_id = await ops_bot.runtime.workspaces.workspace_id(DEFAULT_TEAM)
+    connection = await connect(database, workspace_id, Provider.PONTO)
+    account = await add_account(database, workspace_id, connection, Account("KBC", "BE1", "EUR", Decimal(1)))
+    days = [dt.date(2024, 12, 5), dt.date(2024, 12, 6), dt.date(2024, 12, 7), dt.date(2026, 12, 1)]
+    await add_transactions(database, account, "EUR", [(day, Decimal(10)) for day in days])
+    clock = ops_bot.runtime.clock
+    assert isinstance(clock, ManualClock)
+
+    clock.advance(dt.timedelta(hours=1, minutes=30))  # 2026-12-06 03:30 local: 24 months = 2024-12-06
+    await night(ops_bot)
+
+    async with database.read() as session:
+        left = (await session.scalars(select(BankTransaction.execution_date))).all()
+        count = await session.scalar(select(func.count()).select_from(BankTransaction))
+    assert sorted(left) == days[1:] and count == 3
+    assert any("Retention: 1 transactions executed before 2024-12-06" in t for t in ops_posts(ops_bot))
