@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import signal
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from bot.app.wiring import build_runtime
 from bot.app.worker import Worker
 from bot.config import Settings
 from bot.domain import Provider
+from bot.features.audit.export import export_csv
 from bot.features.audit.trail import VerifyReport
 from bot.features.backups import BackupService, DrillReport, Manifest
 from bot.features.key_rotation import rotate_keys
@@ -164,5 +166,14 @@ async def verify_audit(settings: Settings) -> VerifyReport:
     runtime = build_runtime(settings, web=False)
     try:
         return await runtime.audit.verify()
+    finally:
+        await runtime.aclose()
+
+
+async def export_audit(settings: Settings, since: dt.date) -> str:
+    """`cashbot audit export --since DATE --format csv`."""
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await export_csv(runtime.database, since)
     finally:
         await runtime.aclose()

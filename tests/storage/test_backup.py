@@ -149,3 +149,24 @@ async def test_created_files_are_readable_by_their_owner_only(
         finally:
             os.umask(old_umask)
         assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+async def test_audit_export_csv_since_a_date(database_url: str) -> None:
+    import csv
+    import io
+
+    await seed(database_url)
+    code, output = await cli(
+        "audit", "export", "--since", "2000-01-01", "--format", "csv", database_url=database_url
+    )
+    later, none = await cli("audit", "export", "--since", "2999-01-01", database_url=database_url)
+    bad, message = await cli("audit", "export", "--since", "last month", database_url=database_url)
+
+    assert code == 0, output
+    rows = list(csv.DictReader(io.StringIO(output)))
+    assert [row["action"] for row in rows] == [f"view.cash.{n}" for n in range(5)]
+    assert {row["team_id"] for row in rows} == {"T1"} and rows[0]["actor"] == "U1"
+    assert (
+        later == 0 and none.strip() == "occurred_at,team_id,actor,action,outcome,channel_id,detail,chain,seq"
+    )
+    assert bad != 0 and "YYYY-MM-DD" in message
