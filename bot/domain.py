@@ -31,6 +31,23 @@ class SyncOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
+class AuditOutcome(enum.StrEnum):
+    """How an audited action ended (stored in audit_event.outcome, and part of each row's hash)."""
+
+    OK = "ok"
+    DENIED = "denied"  # the actor may not do this
+    REFUSED = "refused"  # allowed, but not now (a sync already waiting, a cooldown)
+    FAILED = "failed"
+
+
+class RequestOutcome(enum.StrEnum):
+    """How a "Sync now" request ended (stored in sync_request.outcome)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    EXPIRED = "expired"  # nobody ran it while its response_url was valid
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The Slack user behind a request, as far as cashbot needs to know them."""

@@ -53,6 +53,10 @@ class StorageUnavailable(CashbotError):
     """The database cannot be reached, is read-only, or is full."""
 
 
+class ConstraintViolation(CashbotError):
+    """A write broke a database constraint: mostly a unique key that another process took first."""
+
+
 class SecretUnreadable(CashbotError):
     """A stored secret does not decrypt with the configured keys (wrong or lost key)."""
 

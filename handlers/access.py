@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder
 from bot.features.access.rights import AccessService
 from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 
 # With should_escape, Slack sends mentions as <@U123|name> and channels as <#C123|name>.
@@ -40,8 +40,8 @@ class AccessCommands:
         self._workspaces = workspaces
         self._renderer = renderer
 
-    def register(self, router: CashbotRouter) -> None:
-        router.add(
+    def register(self, on: Listeners) -> None:
+        on.subcommand(
             "access",
             CommandSpec(
                 "/cashbot access [list|grant @user|revoke @user|public add|remove #channel]",
@@ -119,13 +119,17 @@ class AccessCommands:
         return Reply(self._renderer.message("access_changed.json.j2", message=message))
 
     async def _refuse(self, request: CommandRequest, actor: Actor, action: str, workspace_id: int) -> Reply:
-        await self._record(request, action, {}, outcome="denied")
+        await self._record(request, action, {}, outcome=AuditOutcome.DENIED)
         managers = sorted((await self._access.policy(workspace_id)).managers)
         manage = action != "access.list"
         return Reply(self._renderer.message("access_refused.json.j2", managers=managers, manage=manage))
 
     async def _record(
-        self, request: CommandRequest, action: str, detail: dict[str, object], outcome: str = "ok"
+        self,
+        request: CommandRequest,
+        action: str,
+        detail: dict[str, object],
+        outcome: AuditOutcome = AuditOutcome.OK,
     ) -> None:
         await self._audit.record(
             team_id=request.team_id,

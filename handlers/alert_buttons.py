@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.domain import Actor, ConnectionState, Provider
 from bot.errors import UserError
 from bot.features.access.rights import AccessService
@@ -17,6 +15,7 @@ from bot.providers.connections import ConnectionService
 from bot.render import Renderer
 from handlers.alert_words import TITLES
 from handlers.cashbot import CashbotRouter
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 from handlers.views import Respond, action_actor, action_value, answer_action, channel_of
 from storage.database import Database
@@ -44,9 +43,9 @@ class AlertButtons:
         self._router = router
         self._renderer = renderer
 
-    def register(self, app: AsyncApp) -> None:
-        app.action("alert_reconnect")(self.reconnect)
-        app.action("alert_retry")(self.retry)
+    def register(self, on: Listeners) -> None:
+        on.action("alert_reconnect", self.reconnect)
+        on.action("alert_retry", self.retry)
 
     async def reconnect(
         self, ack: Any, body: dict[str, Any], context: dict[str, Any], respond: Respond

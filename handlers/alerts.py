@@ -19,8 +19,8 @@ from bot.features.incidents.records import (
 from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
 from handlers.alert_words import TITLES, stamp, words
-from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 from storage.database import Database
 
@@ -61,8 +61,8 @@ class AlertCommands:
         self._access = access
         self._renderer = renderer
 
-    def register(self, router: CashbotRouter) -> None:
-        router.add(
+    def register(self, on: Listeners) -> None:
+        on.subcommand(
             "alerts",
             CommandSpec("/cashbot alerts [here|off]", "Where alerts about failing syncs go"),
             self.handle,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
@@ -16,7 +15,8 @@ from bot.features.workspaces import WorkspaceService
 from bot.providers import registry
 from bot.render import Renderer
 from handlers.cashbot import CashbotRouter
-from handlers.catalog import CommandCatalog, CommandSpec
+from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import Ack, CommandRequest, Reply, answer
 from handlers.views import FinancialViews, Respond, action_actor, action_value, answer_action, channel_of
 
@@ -43,9 +43,9 @@ class CashCommand:
         self._cash = cash
         self._views = views
 
-    def register(self, app: AsyncApp, catalog: CommandCatalog) -> None:
-        catalog.add(CommandSpec("/cash [public]", "Cash position across every bank account", financial=True))
-        app.command("/cash")(self.handle)
+    def register(self, on: Listeners) -> None:
+        spec = CommandSpec("/cash [public]", "Cash position across every bank account", financial=True)
+        on.command("/cash", self.handle, spec)
 
     async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)
@@ -82,9 +82,9 @@ class ConnectButtons:
         self._router = router
         self._renderer = renderer
 
-    def register(self, app: AsyncApp) -> None:
+    def register(self, on: Listeners) -> None:
         names = "|".join(map(re.escape, registry.identifiers()))
-        app.action(re.compile(f"^cashbot_connect_({names})$"))(self.clicked)
+        on.action(re.compile(f"^cashbot_connect_({names})$"), self.clicked)
 
     async def clicked(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
@@ -13,6 +12,9 @@ from bot.errors import UserError
 from bot.render import Renderer
 from handlers.catalog import CommandCatalog, CommandSpec
 from handlers.slash import Ack, CommandRequest, Reply, answer
+
+if TYPE_CHECKING:
+    from handlers.listeners import Listeners
 
 Subcommand = Callable[[CommandRequest, Actor], Awaitable[Reply]]
 StatusLines = Callable[[int], Awaitable[list[str]]]
@@ -57,5 +59,6 @@ class CashbotRouter:
         return Reply(self._renderer.message("help.json.j2", commands=self._catalog.specs))
 
 
-def register(app: AsyncApp, router: CashbotRouter) -> None:
-    app.command("/cashbot")(router.handle)
+def register(on: Listeners) -> None:
+    """The /cashbot command itself (its subcommands add themselves to the router)."""
+    on.command("/cashbot", on.router.handle)

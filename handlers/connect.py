@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain import Actor, Provider
+from bot.domain import Actor, AuditOutcome, Provider
 from bot.errors import UserError
 from bot.features.access.rights import AccessService
 from bot.features.audit.trail import AuditTrail
@@ -17,8 +17,9 @@ from bot.providers import registry
 from bot.providers.base import ProviderPlugin
 from bot.providers.connections import ConnectionService
 from bot.render import Renderer
-from handlers.cashbot import CashbotRouter, StatusLines
+from handlers.cashbot import StatusLines
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 
 LinkUrl = Callable[[Provider, str], str]
@@ -57,20 +58,20 @@ class ConnectCommands:
     def _plugins(self) -> dict[str, ProviderPlugin]:
         return {plugin.provider.value: plugin for plugin in self._plugin_list}
 
-    def register(self, router: CashbotRouter) -> None:
-        self._sections = router.status_sections  # read at use: features add theirs in any order
+    def register(self, on: Listeners) -> None:
+        self._sections = on.router.status_sections  # read at use: features add theirs in any order
         names = "|".join(registry.identifiers())
-        router.add(
+        on.subcommand(
             "connect",
             CommandSpec(f"/cashbot connect {names}", "Get a one-time link to connect a provider"),
             self.connect,
         )
-        router.add(
+        on.subcommand(
             "disconnect",
             CommandSpec(f"/cashbot disconnect {names}", "Revoke and delete a provider's credentials"),
             self.disconnect,
         )
-        router.add(
+        on.subcommand(
             "status",
             CommandSpec("/cashbot status", "Connections, last syncs, errors, expiry, calls left"),
             self.status,
@@ -92,7 +93,7 @@ class ConnectCommands:
             team_id=request.team_id,
             actor=request.user_id,
             action=action,
-            outcome="denied",
+            outcome=AuditOutcome.DENIED,
             channel_id=request.channel_id,
         )
         managers = sorted(await self._access.managers(workspace_id))

@@ -19,8 +19,8 @@ from bot.features.digest.settings import DigestSettings, DigestSettingsStore
 from bot.features.digest.status import recent_runs
 from bot.features.workspaces import WorkspaceService
 from bot.render import Message, Renderer
-from handlers.cashbot import CashbotRouter
 from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 from storage.database import Database
 from storage.outbox import Envelope
@@ -97,8 +97,8 @@ class DigestCommands:
         self._renderer = renderer
         self._clock = clock
 
-    def register(self, router: CashbotRouter) -> None:
-        router.add(
+    def register(self, on: Listeners) -> None:
+        on.subcommand(
             "digest",
             CommandSpec(
                 "/cashbot digest [preview|here|off|time mon 08:00|timezone Europe/Brussels]",

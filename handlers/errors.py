@@ -6,17 +6,16 @@ import json
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.errors import StorageUnavailable
 from bot.render import Renderer
+from handlers.listeners import Listeners
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, renderer: Renderer) -> None:
-    @app.error
+def register(on: Listeners, renderer: Renderer) -> None:
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         unavailable = isinstance(error, StorageUnavailable)
         if not unavailable:
@@ -33,3 +32,5 @@ def register(app: AsyncApp, renderer: Renderer) -> None:
             )
         # Events and actions: a 5xx makes Slack retry later, when the database may be back.
         return BoltResponse(status=503 if unavailable else 500, body="")
+
+    on.error(on_error)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,6 +19,7 @@ from bot.providers import registry
 from bot.render import Renderer
 from handlers.alert_buttons import retry_text
 from handlers.cashbot import CashbotRouter
+from handlers.listeners import Listeners
 from handlers.slash import CommandRequest, Reply
 from handlers.views import action_actor, action_value
 
@@ -48,11 +48,11 @@ class HomeTab:
         self._renderer = renderer
         self._clock = clock
 
-    def register(self, app: AsyncApp) -> None:
-        app.event("app_home_opened")(self.opened)
-        app.action("home_connect")(self.connect)
-        app.action("home_sync_now")(self.sync_now)
-        app.action("home_digest_preview")(self.preview)
+    def register(self, on: Listeners) -> None:
+        on.event("app_home_opened", self.opened)
+        on.action("home_connect", self.connect)
+        on.action("home_sync_now", self.sync_now)
+        on.action("home_digest_preview", self.preview)
 
     async def opened(self, event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":

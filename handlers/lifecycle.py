@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.features.events import EventReceipts
 from bot.features.workspaces import WorkspaceService
+from handlers.listeners import Listeners
 
 
-def register(app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipts) -> None:
+def register(on: Listeners, workspaces: WorkspaceService, receipts: EventReceipts) -> None:
     """Wire the uninstall and revocation listeners.
 
     Each records its event as handled only after its effect is committed: a failure answers 5xx
@@ -18,12 +17,10 @@ def register(app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipt
     succeeded is answered by request_context without running anything.
     """
 
-    @app.event("app_uninstalled")
     async def on_uninstalled(body: dict[str, Any]) -> None:
         await workspaces.uninstalled(str(body.get("team_id") or ""))
         await _handled(receipts, body)
 
-    @app.event("tokens_revoked")
     async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
         tokens = event.get("tokens") or {}
         await workspaces.tokens_revoked(
@@ -32,6 +29,9 @@ def register(app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipt
             bot_revoked=bool(tokens.get("bot")),
         )
         await _handled(receipts, body)
+
+    on.event("app_uninstalled", on_uninstalled)
+    on.event("tokens_revoked", on_tokens_revoked)
 
 
 async def _handled(receipts: EventReceipts, body: dict[str, Any]) -> None:

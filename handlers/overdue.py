@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.domain import Actor
 from bot.features.access.gate import ViewGate, invoice_numbers
 from bot.features.receivables.overdue import OverdueQuery, ReceivablesService, parse_button, parse_overdue
 from bot.features.workspaces import WorkspaceService
-from handlers.catalog import CommandCatalog, CommandSpec
+from handlers.catalog import CommandSpec
+from handlers.listeners import Listeners
 from handlers.slash import Ack, CommandRequest, Reply, answer
 from handlers.views import (
     FinancialViews,
@@ -42,16 +42,14 @@ class OverdueCommand:
         self._receivables = receivables
         self._views = views
 
-    def register(self, app: AsyncApp, catalog: CommandCatalog) -> None:
-        catalog.add(
-            CommandSpec(
-                "/overdue [min-days] [customer words] [public]",
-                "Overdue customer invoices: totals, ageing, the largest ones",
-                financial=True,
-            )
+    def register(self, on: Listeners) -> None:
+        spec = CommandSpec(
+            "/overdue [min-days] [customer words] [public]",
+            "Overdue customer invoices: totals, ageing, the largest ones",
+            financial=True,
         )
-        app.command("/overdue")(self.handle)
-        app.action("overdue_more")(self.show_more)
+        on.command("/overdue", self.handle, spec)
+        on.action("overdue_more", self.show_more)
 
     async def handle(self, ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         request = CommandRequest.from_payload(body)

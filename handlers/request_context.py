@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +22,7 @@ from bot.errors import StorageUnavailable
 from bot.features.events import EventReceipts
 from bot.features.workspaces import WorkspaceService
 from handlers.actor import ActorDirectory
+from handlers.listeners import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,8 @@ PERSON_PAYLOADS = ("block_actions", "view_submission", "shortcut", "message_acti
 
 
 def register(
-    app: AsyncApp, workspaces: WorkspaceService, receipts: EventReceipts, actors: ActorDirectory
+    on: Listeners, workspaces: WorkspaceService, receipts: EventReceipts, actors: ActorDirectory
 ) -> None:
-    @app.middleware
     async def prepare(
         body: dict[str, Any], context: Any, client: AsyncWebClient, next: Callable[[], Awaitable[None]]
     ) -> Any:
@@ -49,6 +48,8 @@ def register(
             if user_id:
                 context["actor"] = await actors.actor(client, team_id, user_id)
         return await next()
+
+    on.middleware(prepare)
 
 
 async def _workspace_id(workspaces: WorkspaceService, team_id: str) -> int | None:

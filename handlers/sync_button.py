@@ -7,12 +7,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.clock import Clock
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.errors import UserError
 from bot.features.access.gate import AuditRecorder, ViewGate
 from bot.features.cash.position import CashService
@@ -26,6 +25,7 @@ from bot.features.sync.requests import (
 from bot.features.workspaces import WorkspaceService
 from bot.providers import registry
 from bot.render import Renderer
+from handlers.listeners import Listeners
 from handlers.slash import Ack, Reply
 from handlers.views import FinancialViews, Respond, action_actor, answer_action, channel_of, is_ephemeral
 
@@ -50,8 +50,8 @@ class SyncButton:
         self._renderer = renderer
         self._audit = audit
 
-    def register(self, app: AsyncApp) -> None:
-        app.action("cash_sync_now")(self.clicked)
+    def register(self, on: Listeners) -> None:
+        on.action("cash_sync_now", self.clicked)
 
     async def clicked(
         self, ack: Ack, body: dict[str, Any], context: dict[str, Any], respond: Respond
@@ -94,7 +94,7 @@ class SyncButton:
             team_id=actor.team_id,
             actor=actor.user_id,
             action="sync.requested",
-            outcome="ok" if result.accepted else "refused",
+            outcome=AuditOutcome.OK if result.accepted else AuditOutcome.REFUSED,
             channel_id=channel_id,
             detail={"providers": list(result.providers), "reason": result.reason},
         )

@@ -69,6 +69,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sqlite_integrity(path: Path) -> tuple[bool, str]:
+    """Whether SQLite's integrity and foreign key checks pass on the file, and what they said."""
+    connection = sqlite3.connect(path)
+    try:
+        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        orphans = connection.execute("PRAGMA foreign_key_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        return False, str(error)
+    finally:
+        connection.close()
+    return integrity == "ok" and not orphans, f"integrity={integrity}, orphans={len(orphans)}"
+
+
 def sqlite_path(database: Database) -> Path:
     name = make_url(database.url).database
     if not name or name == ":memory:":

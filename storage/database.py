@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import CursorResult, Result, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.clock import Clock
-from bot.errors import StorageUnavailable
+from bot.errors import ConstraintViolation, StorageUnavailable
 from storage.files import private_file
 from storage.models.base import CLOCK_OPTION
 from storage.sqlite_writer import SqliteBulkWriter
@@ -34,6 +34,9 @@ UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, InternalError, PoolTimeo
 # PostgreSQL states with the same meaning that asyncpg reports as a plain DBAPIError: read-only
 # transaction, disk full, out of memory, too many connections, shutting down, connection lost.
 UNAVAILABLE_SQLSTATES = ("25006", "53", "57P", "08")
+
+# What features type a session as, so that only storage imports sqlalchemy.
+Session: TypeAlias = AsyncSession
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -85,10 +88,15 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
+        """One write transaction: committed when the block ends, rolled back on any error.
+
+        A unique key collision surfaces as ConstraintViolation, so callers need not know sqlalchemy.
+        """
         try:
             async with self._writer() as session, session.begin():
                 yield session
+        except IntegrityError as error:
+            raise ConstraintViolation(_short_reason(error)) from error
         except (*UNAVAILABLE_ERRORS, DBAPIError) as error:
             if not is_unavailable(error):
                 raise
@@ -120,7 +128,17 @@ class Database:
             return
         if self._bulk is None:
             self._bulk = SqliteBulkWriter(self.url, self.engine.dialect)
-        await self._bulk.insert(table, rows)
+        try:
+            await self._bulk.insert(table, rows)
+        except IntegrityError as error:
+            raise ConstraintViolation(_short_reason(error)) from error
+
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file, resolved; None for PostgreSQL or an in-memory database."""
+        name = make_url(self.url).database if self.is_sqlite else None
+        if not name or name == ":memory:":
+            return None
+        return Path(name).resolve()
 
     async def dispose(self) -> None:
         if self._bulk is not None:

@@ -1,15 +1,25 @@
-"""The digest's reads beyond /cash and /overdue: the week's movements, what falls due, daily cash."""
+"""The digest's rows and reads beyond /cash and /overdue: runs, settings, movements, what falls due."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import BankAccount, BankTransaction, Connection, DigestRun, OpenItem
+from storage.models import (
+    BankAccount,
+    BankTransaction,
+    Connection,
+    DigestRun,
+    OpenItem,
+    OutboxMessage,
+    Workspace,
+)
 
 ZERO = Decimal(0)
 
@@ -163,4 +173,63 @@ async def previous_figures(session: AsyncSession, workspace_id: int, before_peri
         )
         .order_by(DigestRun.period_key.desc())
         .limit(1)
+    )
+
+
+async def recorded_runs(session: AsyncSession, pairs: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (workspace, period) pairs already have a digest run."""
+    rows = await session.execute(
+        select(DigestRun.workspace_id, DigestRun.period_key).where(
+            tuple_(DigestRun.workspace_id, DigestRun.period_key).in_(pairs)
+        )
+    )
+    return {(workspace_id, period) for workspace_id, period in rows}
+
+
+async def add_run(session: AsyncSession, run: DigestRun) -> None:
+    """Insert the run now (a second run of the period breaks a constraint here or at commit)."""
+    session.add(run)
+    await session.flush()
+
+
+async def recent_runs(session: AsyncSession, workspace_id: int, limit: int) -> Sequence[DigestRun]:
+    """The workspace's newest runs, newest period first."""
+    query = (
+        select(DigestRun)
+        .where(DigestRun.workspace_id == workspace_id)
+        .order_by(DigestRun.period_key.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def outbox_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, OutboxMessage]:
+    return {
+        row.key: row
+        for row in await session.scalars(select(OutboxMessage).where(OutboxMessage.key.in_(keys)))
+    }
+
+
+async def workspace(session: AsyncSession, workspace_id: int) -> Workspace:
+    return await session.get_one(Workspace, workspace_id)
+
+
+async def subscribed_workspaces(session: AsyncSession) -> Sequence[Workspace]:
+    """Installed workspaces with the digest on."""
+    query = select(Workspace).where(Workspace.digest_enabled.is_(True), Workspace.uninstalled_at.is_(None))
+    return (await session.scalars(query)).all()
+
+
+async def update_workspace(session: AsyncSession, workspace_id: int, **values: Any) -> None:
+    await session.execute(update(Workspace).where(Workspace.id == workspace_id).values(**values))
+
+
+async def mark_channel_broken(
+    session: AsyncSession, workspace_id: int, channel_id: str, now: dt.datetime, reason: str
+) -> None:
+    """Mark the digest broken, only if `channel_id` is still its channel."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id, Workspace.digest_channel_id == channel_id)
+        .values(digest_broken_at=now, digest_broken_reason=reason)
     )

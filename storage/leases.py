@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete, or_, update
-from sqlalchemy.exc import IntegrityError
 
+from bot.errors import ConstraintViolation
 from storage.database import Database, affected_rows
 from storage.models import JobLease
 
@@ -25,7 +25,7 @@ async def acquire_or_renew(database: Database, name: str, owner: str, ttl: dt.ti
     try:
         async with database.write() as session:
             session.add(JobLease(name=name, owner=owner, acquired_at=now, expires_at=now + ttl))
-    except IntegrityError:
+    except ConstraintViolation:
         return False  # someone else holds it
     return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,18 @@ class RotationReport:
 
 def encrypted_columns(table: Table) -> list[Column[str]]:
     return [column for column in table.columns if column.info.get("encrypted")]
+
+
+async def sealed_values(session: AsyncSession) -> AsyncIterator[str]:
+    """Every stored encrypted value, table by table (for checking that each one still decrypts)."""
+    for table in Base.metadata.sorted_tables:
+        columns = encrypted_columns(table)
+        if not columns:
+            continue
+        for row in (await session.execute(select(*columns))).all():
+            for value in row:
+                if value is not None:
+                    yield value
 
 
 async def rotate_all(database: Database, box: SecretBox) -> RotationReport:

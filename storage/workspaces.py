@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.database import session_now
 from storage.models import (
@@ -25,9 +28,30 @@ from storage.models import (
     Workspace,
 )
 
+Row = TypeVar("Row")
+
 
 async def find_workspace(session: AsyncSession, team_id: str) -> Workspace | None:
     return (await session.execute(select(Workspace).where(Workspace.team_id == team_id))).scalar_one_or_none()
+
+
+async def with_team_id(
+    session: AsyncSession, model: type[Row], workspace_id: InstrumentedAttribute[Any], *where: Any
+) -> tuple[Row, str] | None:
+    """The `model` row matching `where`, with the team id of its workspace (joined on `workspace_id`)."""
+    found = (
+        await session.execute(
+            select(model, Workspace.team_id).join(Workspace, Workspace.id == workspace_id).where(*where)
+        )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+async def workspace_timezone(session: AsyncSession, workspace_id: int) -> str | None:
+    """The workspace's IANA timezone name, None when it has none (or no such workspace)."""
+    return (
+        await session.execute(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    ).scalar_one_or_none()
 
 
 async def ensure_workspace(

@@ -159,7 +159,7 @@ class BotUnderTest:
 
     @property
     def settings(self) -> Settings:
-        return self.runtime.settings
+        return self.runtime.core.settings
 
 
 @asynccontextmanager
@@ -183,7 +183,7 @@ async def running_bot(
         customize(runtime)
     await server.start(create_app(runtime))
     requests = SlackRequests(
-        server.url, SIGNING_SECRET, response_url_factory=sim.new_response_url, clock=runtime.clock
+        server.url, SIGNING_SECRET, response_url_factory=sim.new_response_url, clock=runtime.core.clock
     )
     try:
         yield BotUnderTest(server.url, runtime, requests, sim)

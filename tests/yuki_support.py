@@ -61,7 +61,7 @@ async def connect_yuki(bot: BotUnderTest, key: str = SANDBOX_KEY) -> Page:
 
 
 async def _count(bot: BotUnderTest, *conditions: Any) -> int:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         query = select(func.count()).select_from(SyncRun).where(SyncRun.provider == "yuki", *conditions)
         return int((await session.execute(query)).scalar_one())
 

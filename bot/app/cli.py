@@ -88,6 +88,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from bot.app.process import sync_now
+    from bot.features.sync.runner import RunOutcome
 
     settings = _settings(args)
     settings.require_secrets()
@@ -100,7 +101,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
     if not results:
         print("no active connections to sync")
-    return 0 if all(r.outcome in ("success", "partial", "already_running") for r in results) else 1
+    fine = (RunOutcome.SUCCESS, RunOutcome.PARTIAL, RunOutcome.ALREADY_RUNNING)
+    return 0 if all(r.outcome in fine for r in results) else 1
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

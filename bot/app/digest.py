@@ -26,8 +26,8 @@ from bot.features.digest.settings import DigestSettingsStore
 from bot.features.sync.runner import SyncService
 from bot.features.workspaces import WorkspaceService
 from bot.render import Renderer
-from handlers.cashbot import CashbotRouter
 from handlers.digest import DigestCommands, DigestStatus, DigestView
+from handlers.listeners import Listeners
 from storage.database import Database
 from storage.outbox import Claimed, Outbox
 
@@ -84,7 +84,7 @@ class DigestNeeds:
     sync: SyncService
     access: AccessService
     workspaces: WorkspaceService
-    router: CashbotRouter
+    on: Listeners
     installations: AsyncInstallationStore | None
 
 
@@ -123,8 +123,8 @@ def build_digest(needs: DigestNeeds) -> DigestParts:
         view=view,
         renderer=needs.renderer,
         clock=clock,
-    ).register(needs.router)
-    needs.router.status_sections.append(("Digest", DigestStatus(database, store).lines))
+    ).register(needs.on)
+    needs.on.status("Digest", DigestStatus(database, store).lines)
     return DigestParts(
         store,
         composer,

@@ -16,6 +16,7 @@ from bot.features.home.content import HomeService
 from bot.features.incidents.lifecycle import IncidentService
 from bot.features.incidents.policy import AlertPolicy
 from bot.features.sync.requests import FinishedRequest
+from bot.features.sync.runner import RunOutcome
 from handlers.admins import SlackAdmins
 from handlers.alert_buttons import AlertButtons
 from handlers.alerts import AlertCommands, AlertStatus, AlertView
@@ -37,14 +38,18 @@ class IncidentParts:
 
 def build_incidents(runtime: Runtime, digest: DigestParts) -> IncidentParts:
     """The incident service, fed by every finished sync; its messages go through the digest's outbox."""
-    view = AlertView(runtime.renderer)
-    policy = AlertPolicy(after=dt.timedelta(minutes=runtime.settings.alert_after_minutes))
-    service = IncidentService(runtime.database, runtime.connections, view.compose, runtime.clock, policy)
-    runtime.sync.on_finished(service.sync_finished)
+    view = AlertView(runtime.core.renderer)
+    policy = AlertPolicy(after=dt.timedelta(minutes=runtime.core.settings.alert_after_minutes))
+    service = IncidentService(
+        runtime.core.database, runtime.services.connections, view.compose, runtime.core.clock, policy
+    )
+    runtime.services.sync.on_finished(service.sync_finished)
     tick = _incident_tick(runtime, service)
-    watch = ConsentWatch(runtime.connections, service, digest.outbox, view.consent_dm, runtime.clock)
-    admins = SlackAdmins(runtime.database, digest.clients)
-    notices = UnusualAccessNotices(runtime.access, admins, digest.outbox, view.access_notice)
+    watch = ConsentWatch(
+        runtime.services.connections, service, digest.outbox, view.consent_dm, runtime.core.clock
+    )
+    admins = SlackAdmins(runtime.core.database, digest.clients)
+    notices = UnusualAccessNotices(runtime.services.access, admins, digest.outbox, view.access_notice)
     runtime.reports.watch.on_unusual(notices.unusual)
     _register_handlers(runtime)
     jobs = (
@@ -66,8 +71,9 @@ def _incident_tick(runtime: Runtime, service: IncidentService) -> Callable[[], A
 
     async def tick() -> None:
         for workspace_id, provider in await service.rechecks():
-            result = await runtime.sync.run(workspace_id, Provider(provider), "recheck")  # feeds back
-            if result.outcome in ("not_connected", "needs_reauth"):
+            # The run feeds back into the incident through the sync listener.
+            result = await runtime.services.sync.run(workspace_id, Provider(provider), "recheck")
+            if result.outcome in (RunOutcome.NOT_CONNECTED, RunOutcome.NEEDS_REAUTH):
                 # Disconnected, or now waiting for a person (its own alert): the lone failure is moot.
                 await service.recovered(workspace_id, provider, ("outage",))
         await service.remind()
@@ -78,55 +84,55 @@ def _incident_tick(runtime: Runtime, service: IncidentService) -> Callable[[], A
 def _register_handlers(runtime: Runtime) -> None:
     """`/cashbot alerts`, the status section, and the alert buttons (web processes only)."""
     AlertCommands(
-        database=runtime.database,
-        workspaces=runtime.workspaces,
-        access=runtime.access,
-        renderer=runtime.renderer,
-    ).register(runtime.router)
-    runtime.router.status_sections.append(("Alerts", AlertStatus(runtime.database).lines))
-    if runtime.slack is None:
+        database=runtime.core.database,
+        workspaces=runtime.services.workspaces,
+        access=runtime.services.access,
+        renderer=runtime.core.renderer,
+    ).register(runtime.slack.listeners)
+    runtime.slack.listeners.status("Alerts", AlertStatus(runtime.core.database).lines)
+    if runtime.slack.app is None:
         return
     AlertButtons(
-        database=runtime.database,
-        workspaces=runtime.workspaces,
-        access=runtime.access,
-        connections=runtime.connections,
+        database=runtime.core.database,
+        workspaces=runtime.services.workspaces,
+        access=runtime.services.access,
+        connections=runtime.services.connections,
         requests=runtime.reports.sync_requests,
-        router=runtime.router,
-        renderer=runtime.renderer,
-    ).register(runtime.slack)
+        router=runtime.slack.router,
+        renderer=runtime.core.renderer,
+    ).register(runtime.slack.listeners)
 
 
 def build_home(runtime: Runtime, digest: DigestParts) -> None:
     """The App Home tab, and its refresh after a sync asked for from it."""
-    if runtime.slack is None:
+    if runtime.slack.app is None:
         return
     tab = HomeTab(
         home=_home_service(runtime, digest),
-        workspaces=runtime.workspaces,
-        router=runtime.router,
+        workspaces=runtime.services.workspaces,
+        router=runtime.slack.router,
         requests=runtime.reports.sync_requests,
-        renderer=runtime.renderer,
-        clock=runtime.clock,
+        renderer=runtime.core.renderer,
+        clock=runtime.core.clock,
     )
-    tab.register(runtime.slack)
+    tab.register(runtime.slack.listeners)
 
     async def refresh(done: FinishedRequest) -> None:
         if done.channel_id != HOME_CHANNEL or not done.user_id:
             return  # asked for elsewhere: that place shows the result
         client = await digest.clients.for_team(done.team_id)
-        await tab.publish(await runtime.actors.actor(client, done.team_id, done.user_id), client)
+        await tab.publish(await runtime.slack.actors.actor(client, done.team_id, done.user_id), client)
 
     runtime.reports.sync_requests.on_finished(refresh)
 
 
 def _home_service(runtime: Runtime, digest: DigestParts) -> HomeService:
     return HomeService(
-        database=runtime.database,
-        connections=runtime.connections,
-        access=runtime.access,
+        database=runtime.core.database,
+        connections=runtime.services.connections,
+        access=runtime.services.access,
         digest=digest.settings,
         cash=runtime.reports.cash,
         gate=runtime.reports.gate,
-        sync_interval=dt.timedelta(minutes=runtime.settings.sync_interval_minutes),
+        sync_interval=dt.timedelta(minutes=runtime.core.settings.sync_interval_minutes),
     )

@@ -29,7 +29,7 @@ from storage.rotation import RotationReport
 def serve(settings: Settings, *, with_worker: bool) -> int:
     """Run the web app (and, for `serve`, the worker in the same process) until stopped."""
     runtime = build_runtime(settings)
-    worker = Worker(runtime.database, runtime.jobs) if with_worker else None
+    worker = Worker(runtime.core.database, runtime.jobs) if with_worker else None
 
     async def start_worker(_: Runtime) -> None:
         if worker is not None:
@@ -95,7 +95,7 @@ def work(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runtime = build_runtime(settings, web=False)
-        worker = Worker(runtime.database, runtime.jobs)
+        worker = Worker(runtime.core.database, runtime.jobs)
         try:
             if not stop.is_set():
                 await worker.start()
@@ -112,8 +112,8 @@ async def rotate(settings: Settings) -> RotationReport:
     """`cashbot rotate-keys`, recorded in the audit trail."""
     runtime = build_runtime(settings, web=False)
     try:
-        report = await rotate_keys(runtime.database, runtime.box)
-        await runtime.audit.record(
+        report = await rotate_keys(runtime.core.database, runtime.core.box)
+        await runtime.services.audit.record(
             team_id=None,
             actor="cli",
             action="keys.rotated",
@@ -129,13 +129,18 @@ async def sync_now(settings: Settings, *, team_id: str | None, provider: str | N
     runtime = build_runtime(settings, web=False)
     try:
         chosen = Provider(provider) if provider else None
-        return await runtime.sync.run_all("cli", team_id=team_id, provider=chosen)
+        return await runtime.services.sync.run_all("cli", team_id=team_id, provider=chosen)
     finally:
         await runtime.aclose()
 
 
 def _backups(runtime: Runtime) -> BackupService:
-    return BackupService(runtime.database, runtime.box, runtime.settings.audit_key or "", clock=runtime.clock)
+    return BackupService(
+        runtime.core.database,
+        runtime.core.box,
+        runtime.core.settings.audit_key or "",
+        clock=runtime.core.clock,
+    )
 
 
 async def backup_now(settings: Settings, folder: Path) -> tuple[Path, Manifest]:
@@ -165,7 +170,7 @@ async def restore_backup(settings: Settings, backup: Path, *, force: bool) -> Dr
 async def verify_audit(settings: Settings) -> VerifyReport:
     runtime = build_runtime(settings, web=False)
     try:
-        return await runtime.audit.verify()
+        return await runtime.services.audit.verify()
     finally:
         await runtime.aclose()
 
@@ -174,6 +179,6 @@ async def export_audit(settings: Settings, since: dt.date) -> str:
     """`cashbot audit export --since DATE --format csv`."""
     runtime = build_runtime(settings, web=False)
     try:
-        return await export_csv(runtime.database, since)
+        return await export_csv(runtime.core.database, since)
     finally:
         await runtime.aclose()

@@ -34,6 +34,7 @@ from bot.render import Renderer
 from handlers import cashbot
 from handlers.actor import ActorDirectory
 from handlers.catalog import CommandCatalog
+from handlers.listeners import Listeners
 from handlers.notify import SlackNotifier
 from handlers.views import FinancialViews
 from storage.crypto import SecretBox
@@ -55,17 +56,20 @@ class Reports:
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """Everything a running cashbot process holds, built once from Settings by bot.app.wiring."""
+class Core:
+    """What every part is built on: the settings, the one clock, the database, secrets and templates."""
 
     settings: Settings
     clock: Clock
     database: Database
     box: SecretBox
     renderer: Renderer
-    slack: AsyncApp | None
-    catalog: CommandCatalog
-    router: cashbot.CashbotRouter
+
+
+@dataclass(frozen=True)
+class Services:
+    """The features and provider-neutral services the handlers and jobs call."""
+
     workspaces: WorkspaceService
     receipts: EventReceipts
     health: HealthService
@@ -75,14 +79,40 @@ class Runtime:
     audit: AuditTrail
     access: AccessService
     sync: SyncService
+
+
+@dataclass(frozen=True)
+class SlackParts:
+    """The Slack side: Bolt (None in the worker and CLI), the command catalog and router, the notifier."""
+
+    app: AsyncApp | None
+    catalog: CommandCatalog
+    router: cashbot.CashbotRouter
+    listeners: Listeners  # how every handler adds its listeners, subcommands and status lines
     notifier: SlackNotifier
     actors: ActorDirectory
-    reports: Reports
-    # The installed providers' plugins, in registry order; a list so a test can add a fake one.
+
+
+@dataclass(frozen=True)
+class InstalledProviders:
+    """The installed providers' parts: plugins, web pages, and the HTTP clients to close."""
+
+    # In registry order; a list so a test can add a fake one.
     plugins: list[ProviderPlugin]
     web_routes: tuple[BaseRoute, ...]
-    jobs: tuple[PeriodicJob, ...]
     closers: tuple[Callable[[], Awaitable[None]], ...]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a running cashbot process holds, built once from Settings by bot.app.wiring."""
+
+    core: Core
+    services: Services
+    slack: SlackParts
+    providers: InstalledProviders
+    reports: Reports
+    jobs: tuple[PeriodicJob, ...]
     # The digest and the worker's delivery path, for tests and the demo to drive.
     digest: DigestParts
     # The alerts' parts (bot.app.incidents.IncidentParts), likewise.
@@ -92,6 +122,6 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()
-        for close in self.closers:  # providers' HTTP clients
+        for close in self.providers.closers:  # providers' HTTP clients
             await close()
-        await self.database.dispose()
+        await self.core.database.dispose()

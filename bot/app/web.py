@@ -40,7 +40,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if migrate_on_start:
-            await upgrade_to_head(runtime.database)
+            await upgrade_to_head(runtime.core.database)
         for hook in on_start or []:
             await hook(runtime)
         try:
@@ -52,29 +52,29 @@ def create_app(
 
     app = Starlette(routes=_routes(runtime), lifespan=lifespan)
     app.add_middleware(AccessLog)
-    add_https_middleware(app, runtime.settings.public_url, runtime.settings.trusted_proxies)
+    add_https_middleware(app, runtime.core.settings.public_url, runtime.core.settings.trusted_proxies)
     return app
 
 
 def _routes(runtime: Runtime) -> list[BaseRoute]:
-    if runtime.slack is None:
+    if runtime.slack.app is None:
         raise ValueError("the web app needs a runtime built with web=True")
-    handler = AsyncSlackRequestHandler(runtime.slack)
+    handler = AsyncSlackRequestHandler(runtime.slack.app)
     slack_events = SlackEndpoint(
-        runtime.slack, runtime.settings.slack_signing_secret or "", clock=runtime.clock
+        runtime.slack.app, runtime.core.settings.slack_signing_secret or "", clock=runtime.core.clock
     )
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/healthz", web.healthz, methods=["GET"]),
-        Route("/readyz", web.readyz(runtime.health), methods=["GET"]),  # type: ignore[arg-type]
+        Route("/readyz", web.readyz(runtime.services.health), methods=["GET"]),  # type: ignore[arg-type]
         Route("/metrics", web.metrics, methods=["GET"]),
     ]
-    if runtime.slack.oauth_flow is not None:
+    if runtime.slack.app.oauth_flow is not None:
         routes += [
             Route(SLACK_INSTALL_PATH, handler.handle, methods=["GET"]),
             Route(SLACK_REDIRECT_PATH, handler.handle, methods=["GET"]),
         ]
-    return [*routes, *runtime.web_routes]
+    return [*routes, *runtime.providers.web_routes]
 
 
 class AccessLog:

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute
 
 from bot.app.digest import DigestNeeds, build_digest
 from bot.app.incidents import build_home, build_incidents
-from bot.app.runtime import Reports, Runtime
+from bot.app.runtime import Core, InstalledProviders, Reports, Runtime, Services, SlackParts
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -60,6 +60,7 @@ from handlers.access import AccessCommands
 from handlers.actor import ActorDirectory
 from handlers.cash import CashCommand, ConnectButtons
 from handlers.catalog import CommandCatalog
+from handlers.listeners import Listeners
 from handlers.notify import SlackNotifier
 from handlers.overdue import OverdueCommand
 from handlers.sync_button import SyncButton, SyncFollowUp
@@ -168,64 +169,29 @@ def build_runtime(
     brings its own. `disk_free` likewise stands in for the machine's free-disk probe.
     """
     settings.require_secrets()
-    clock = clock or SystemClock()
-    database = Database(settings.database_url, clock=clock)
-    box = SecretBox(settings.encryption_keys)
-    renderer = Renderer()
-    store = installation_store(settings, database, box)
-    slack = build_slack_app(settings, database, store) if web else None
-    catalog = CommandCatalog()
-    connections = ConnectionService(database, box, clock=clock)
-    alerts = AlertService(database, clock=clock)
-    audit = AuditTrail(database, settings.audit_key or "", clock=clock)
-    links = ConnectLinks(database, box, clock=clock)
-    sync = SyncService(database, connections, alerts, clock=clock)
-    platform = Platform(
-        database, box, clock, connections, alerts, audit, links, settings.url_for, settings.timezone
-    )
-    providers = build_providers(settings, platform, sync)
-    access = AccessService(database, clock=clock)
-    workspaces = WorkspaceService(database, settings.timezone)
-    notifier = SlackNotifier(
-        lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
-    )
+    core = build_core(settings, clock or SystemClock())
+    services = build_services(core, disk_free)
+    store = installation_store(settings, core.database, core.box)
+    slack = build_slack_parts(core, store, web)
+    s = services
+    providers = build_providers(settings, _platform(core, services), s.sync)
     budgets = {package.provider.value: parts.budget for package, parts in providers if parts.budget}
-    reports = build_reports(settings, clock, database, box, renderer, access, alerts, audit, sync, budgets)
-    receipts = EventReceipts(database, clock=clock)
-    router = cashbot.CashbotRouter(catalog, renderer)
-    digest = build_digest(
-        DigestNeeds(settings, clock, database, renderer, reports, sync, access, workspaces, router, store)
-    )
+    reports = build_reports(core, services, budgets)
+    needs = (settings, core.clock, core.database, core.renderer, reports, s.sync, s.access, s.workspaces)
+    digest = build_digest(DigestNeeds(*needs, slack.listeners, store))
     runtime = Runtime(
-        settings=settings,
-        clock=clock,
-        database=database,
-        box=box,
-        renderer=renderer,
+        core=core,
+        services=services,
         slack=slack,
-        catalog=catalog,
-        router=router,
-        workspaces=workspaces,
-        receipts=receipts,
-        health=HealthService(
-            database,
-            settings.min_free_disk_mb,
-            folders=(Path(settings.backup_dir),),
-            free=disk_free or health_disk_free,
+        providers=InstalledProviders(
+            plugins=[parts.plugin for _, parts in providers],
+            web_routes=provider_pages(
+                providers, settings, core.renderer, slack.notifier, s.workspaces, s.sync
+            ),
+            closers=tuple(close for _, parts in providers for close in parts.closers) + digest.closers,
         ),
-        links=links,
-        connections=connections,
-        alerts=alerts,
-        audit=audit,
-        access=access,
-        sync=sync,
-        notifier=notifier,
-        actors=ActorDirectory(),
         reports=reports,
-        plugins=[parts.plugin for _, parts in providers],
-        web_routes=provider_pages(providers, settings, renderer, notifier, workspaces, sync),
-        jobs=periodic_jobs(settings, database, receipts, reports, sync) + digest.jobs,
-        closers=tuple(close for _, parts in providers for close in parts.closers) + digest.closers,
+        jobs=periodic_jobs(settings, core.database, s.receipts, reports, s.sync) + digest.jobs,
         digest=digest,
     )
     incidents = build_incidents(runtime, digest)
@@ -236,16 +202,20 @@ def build_runtime(
         runtime, incidents=incidents, ops=nightly, jobs=runtime.jobs + incidents.jobs + (ops_job,)
     )
     _forget_on_uninstall(runtime)
-    if slack is not None:
-        _register_listeners(runtime, slack)
+    if slack.app is not None:
+        _register_listeners(runtime)
     return runtime
 
 
 def build_nightly(runtime: Runtime) -> NightlyJobs:
     """The nightly backup, weekly drill and daily audit verify, reported to CASHBOT_OPS_CHANNEL."""
-    settings = runtime.settings
-    backups = BackupService(runtime.database, runtime.box, settings.audit_key or "", clock=runtime.clock)
-    reporter = OpsReporter(runtime.database, settings.ops_channel, settings.timezone, clock=runtime.clock)
+    settings = runtime.core.settings
+    backups = BackupService(
+        runtime.core.database, runtime.core.box, settings.audit_key or "", clock=runtime.core.clock
+    )
+    reporter = OpsReporter(
+        runtime.core.database, settings.ops_channel, settings.timezone, clock=runtime.core.clock
+    )
     plan = NightlyPlan(
         folder=Path(settings.backup_dir),
         timezone=settings.timezone,
@@ -254,11 +224,72 @@ def build_nightly(runtime: Runtime) -> NightlyJobs:
         keep_weekly=settings.backup_keep_weekly,
     )
     retention = RetentionPurge(
-        runtime.database, settings.retention_months, settings.timezone, clock=runtime.clock
+        runtime.core.database, settings.retention_months, settings.timezone, clock=runtime.core.clock
     )
     return NightlyJobs(
-        runtime.database, backups, runtime.audit, reporter, plan, clock=runtime.clock, retention=retention
+        runtime.core.database,
+        backups,
+        runtime.services.audit,
+        reporter,
+        plan,
+        clock=runtime.core.clock,
+        retention=retention,
     )
+
+
+def _platform(core: Core, s: Services) -> Platform:
+    """What a provider package is built on."""
+    return Platform(
+        core.database,
+        core.box,
+        core.clock,
+        s.connections,
+        s.alerts,
+        s.audit,
+        s.links,
+        core.settings.url_for,
+        core.settings.timezone,
+    )
+
+
+def build_core(settings: Settings, clock: Clock) -> Core:
+    database = Database(settings.database_url, clock=clock)
+    return Core(settings, clock, database, SecretBox(settings.encryption_keys), Renderer())
+
+
+def build_services(core: Core, disk_free: DiskFree | None = None) -> Services:
+    """The provider-neutral services, each built once on the core."""
+    database, clock, box = core.database, core.clock, core.box
+    connections = ConnectionService(database, box, clock=clock)
+    alerts = AlertService(database, clock=clock)
+    return Services(
+        workspaces=WorkspaceService(database, core.settings.timezone),
+        receipts=EventReceipts(database, clock=clock),
+        health=HealthService(
+            database,
+            core.settings.min_free_disk_mb,
+            folders=(Path(core.settings.backup_dir),),
+            free=disk_free or health_disk_free,
+        ),
+        links=ConnectLinks(database, box, clock=clock),
+        connections=connections,
+        alerts=alerts,
+        audit=AuditTrail(database, core.settings.audit_key or "", clock=clock),
+        access=AccessService(database, clock=clock),
+        sync=SyncService(database, connections, alerts, clock=clock),
+    )
+
+
+def build_slack_parts(core: Core, store: EncryptedInstallationStore | None, web: bool) -> SlackParts:
+    """Bolt (only for a web process), the command catalog and router, and the notifier."""
+    settings = core.settings
+    slack = build_slack_app(settings, core.database, store) if web else None
+    catalog = CommandCatalog()
+    router = cashbot.CashbotRouter(catalog, core.renderer)
+    notifier = SlackNotifier(
+        lambda token: slack_client(settings, token), single_token=settings.slack_bot_token, store=store
+    )
+    return SlackParts(slack, catalog, router, Listeners(slack, catalog, router), notifier, ActorDirectory())
 
 
 Built = list[tuple[ProviderPackage, ProviderParts[Any]]]
@@ -299,19 +330,16 @@ def provider_pages(
     return tuple(routes)
 
 
-def build_reports(
-    settings: Settings,
-    clock: Clock,
-    database: Database,
-    box: SecretBox,
-    renderer: Renderer,
-    access: AccessService,
-    alerts: AlertService,
-    audit: AuditTrail,
-    sync: SyncService,
-    budgets: Mapping[str, CallBudget],
-) -> Reports:
+def build_reports(core: Core, services: Services, budgets: Mapping[str, CallBudget]) -> Reports:
     """The /cash and /overdue read side, its cache (Redis when REDIS_URL is set) and Sync now."""
+    settings, clock, database, box, renderer = (
+        core.settings,
+        core.clock,
+        core.database,
+        core.box,
+        core.renderer,
+    )
+    access, alerts, audit, sync = services.access, services.alerts, services.audit, services.sync
     cache = build_cache(settings.redis_url, settings.database_url, clock)
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
@@ -344,7 +372,7 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
     async def revoke(workspace_id: int) -> None:
         # Revoke every grant at its provider (Ponto's refresh token) before the purge deletes it.
         # Bounded: Slack waits 3 s for this event; a grant that could not be revoked is logged.
-        for plugin in runtime.plugins:
+        for plugin in runtime.providers.plugins:
             try:
                 async with asyncio.timeout(UNINSTALL_REVOKE_SECONDS):
                     await plugin.disconnect(workspace_id)
@@ -360,11 +388,11 @@ def _forget_on_uninstall(runtime: Runtime) -> None:
 
     async def forget(workspace_id: int, team_id: str) -> None:
         await runtime.reports.cache.invalidate(str(workspace_id))
-        runtime.access.forget(workspace_id)
-        runtime.actors.forget(team_id)
+        runtime.services.access.forget(workspace_id)
+        runtime.slack.actors.forget(team_id)
 
-    runtime.workspaces.on_uninstalling(revoke)
-    runtime.workspaces.on_uninstalled(forget)
+    runtime.services.workspaces.on_uninstalling(revoke)
+    runtime.services.workspaces.on_uninstalled(forget)
 
 
 def periodic_jobs(
@@ -391,45 +419,52 @@ def periodic_jobs(
     )
 
 
-def _register_listeners(runtime: Runtime, slack: AsyncApp) -> None:
-    errors.register(slack, runtime.renderer)
-    request_context.register(slack, runtime.workspaces, runtime.receipts, runtime.actors)
+def _register_listeners(runtime: Runtime) -> None:
+    on, core, s = runtime.slack.listeners, runtime.core, runtime.services
+    errors.register(on, core.renderer)
+    request_context.register(on, s.workspaces, s.receipts, runtime.slack.actors)
     # Bolt tries listeners in the order they were added: the busiest commands go first.
-    _register_reports(runtime, slack)
-    lifecycle.register(slack, runtime.workspaces, runtime.receipts)
+    _register_reports(runtime, on)
+    lifecycle.register(on, s.workspaces, s.receipts)
     connect.ConnectCommands(
-        plugins=runtime.plugins,
-        links=runtime.links,
-        connections=runtime.connections,
-        access=runtime.access,
-        audit=runtime.audit,
-        workspaces=runtime.workspaces,
-        renderer=runtime.renderer,
-        link_url=lambda provider, token: runtime.settings.url_for(f"/connect/{provider.value}?t={token}"),
+        plugins=runtime.providers.plugins,
+        links=s.links,
+        connections=s.connections,
+        access=s.access,
+        audit=s.audit,
+        workspaces=s.workspaces,
+        renderer=core.renderer,
+        link_url=lambda provider, token: core.settings.url_for(f"/connect/{provider.value}?t={token}"),
         next_sync=lambda last: (
-            None if last is None else last + dt.timedelta(minutes=runtime.settings.sync_interval_minutes)
+            None if last is None else last + dt.timedelta(minutes=core.settings.sync_interval_minutes)
         ),
-        clock=runtime.clock,
-    ).register(runtime.router)
-    cashbot.register(slack, runtime.router)
+        clock=core.clock,
+    ).register(on)
+    cashbot.register(on)
 
 
-def _register_reports(runtime: Runtime, slack: AsyncApp) -> None:
-    reports = runtime.reports
-    CashCommand(
-        workspaces=runtime.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views
-    ).register(slack, runtime.catalog)
+def _register_reports(runtime: Runtime, on: Listeners) -> None:
+    reports, core, s = runtime.reports, runtime.core, runtime.services
+    CashCommand(workspaces=s.workspaces, gate=reports.gate, cash=reports.cash, views=reports.views).register(
+        on
+    )
     OverdueCommand(
-        workspaces=runtime.workspaces, gate=reports.gate, receivables=reports.receivables, views=reports.views
-    ).register(slack, runtime.catalog)
+        workspaces=s.workspaces,
+        gate=reports.gate,
+        receivables=reports.receivables,
+        views=reports.views,
+    ).register(on)
     SyncButton(
-        workspaces=runtime.workspaces,
+        workspaces=s.workspaces,
         gate=reports.gate,
         requests=reports.sync_requests,
-        renderer=runtime.renderer,
+        renderer=core.renderer,
         audit=reports.audit,
-    ).register(slack)
-    ConnectButtons(runtime.router, runtime.renderer).register(slack)
+    ).register(on)
+    ConnectButtons(runtime.slack.router, core.renderer).register(on)
     AccessCommands(
-        access=runtime.access, audit=reports.audit, workspaces=runtime.workspaces, renderer=runtime.renderer
-    ).register(runtime.router)
+        access=s.access,
+        audit=reports.audit,
+        workspaces=s.workspaces,
+        renderer=core.renderer,
+    ).register(on)

@@ -24,20 +24,20 @@ class _Movable(Protocol):
 
 async def show_alert(demo: DemoContext) -> None:
     """Two failed Yuki syncs half an hour apart make one alert; the next good sync recovers it."""
-    clock, yuki = demo.runtime.clock, demo.simulators["yuki"]
+    clock, yuki = demo.runtime.core.clock, demo.simulators["yuki"]
     assert isinstance(clock, _Movable)  # the demo runs on a clock it can move
-    workspace_id = await demo.runtime.workspaces.workspace_id(demo.slack.team_id)
+    workspace_id = await demo.runtime.services.workspaces.workspace_id(demo.slack.team_id)
     await demo.command("/cashbot", "alerts here", channel_id=CHANNEL)
     yuki.fail("http_500", times=1000)
     for _ in range(2):
-        await demo.runtime.sync.run(workspace_id, Provider.YUKI, "schedule")
+        await demo.runtime.services.sync.run(workspace_id, Provider.YUKI, "schedule")
         clock.jump_to(clock.now() + dt.timedelta(minutes=31))
     await demo.runtime.digest.sender.drain()
     [alert] = [m for m in demo.sim.posted(CHANNEL) if _key(m).endswith(":opened")]
     demo.show("#finance: Yuki down for half an hour, one alert", alert)
     await show_home(demo)
     yuki.faults.clear()
-    await demo.runtime.sync.run(workspace_id, Provider.YUKI, "schedule")
+    await demo.runtime.services.sync.run(workspace_id, Provider.YUKI, "schedule")
     await demo.runtime.digest.sender.drain()
     for reply in demo.sim.replies(CHANNEL, alert["ts"]):
         demo.show("#finance, in the alert's thread", reply)

@@ -28,9 +28,9 @@ class ShiftedClock:
 
 async def show_digest(demo: DemoContext) -> None:
     """`/cashbot digest here`, then tomorrow at 08:00 the worker posts it: message and chart PNG."""
-    clock = demo.runtime.clock
+    clock = demo.runtime.core.clock
     assert isinstance(clock, ShiftedClock)  # the demo runs on a clock it can move
-    zone = zoneinfo.ZoneInfo(demo.runtime.settings.timezone)
+    zone = zoneinfo.ZoneInfo(demo.runtime.core.settings.timezone)
     tomorrow = clock.now().astimezone(zone).date() + dt.timedelta(days=1)
     await demo.command("/cashbot", f"access public add <#{CHANNEL}|finance>", channel_id=CHANNEL)
     await demo.command("/cashbot", "digest here", channel_id=CHANNEL)

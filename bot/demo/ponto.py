@@ -41,8 +41,8 @@ async def connect_ponto(demo: DemoContext) -> None:
         f"\n> First Ponto sync: {first.outcome}; {first.items_fetched} transactions fetched, "
         f"{first.items_written} stored, {first.api_calls} API calls."
     )
-    workspace_id = await demo.runtime.workspaces.workspace_id(demo.slack.team_id)
-    again = await demo.runtime.sync.run(workspace_id, Provider.PONTO, "demo")
+    workspace_id = await demo.runtime.services.workspaces.workspace_id(demo.slack.team_id)
+    again = await demo.runtime.services.sync.run(workspace_id, Provider.PONTO, "demo")
     print(f"> Synced again with nothing new at the bank: {again.written} stored, {again.api_calls} API call.")
     await demo.command("/cashbot", "status")
 
@@ -51,7 +51,7 @@ async def _first_run(demo: DemoContext) -> SyncRun:
     """The sync the callback started in the background, once it has finished."""
     async with asyncio.timeout(30):
         while True:
-            async with demo.runtime.database.read() as session:
+            async with demo.runtime.core.database.read() as session:
                 run = (
                     await session.execute(select(SyncRun).where(SyncRun.provider == Provider.PONTO.value))
                 ).scalar_one_or_none()

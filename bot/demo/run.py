@@ -90,7 +90,7 @@ async def _run_bot(
     runtime = build_runtime(settings, clock=ShiftedClock(SystemClock()))
     await bot_server.start(create_app(runtime, migrate_on_start=True))
     slack = SlackRequests(
-        bot_server.url, signing_secret, response_url_factory=sim.new_response_url, clock=runtime.clock
+        bot_server.url, signing_secret, response_url_factory=sim.new_response_url, clock=runtime.core.clock
     )
     try:
         async with httpx.AsyncClient(timeout=15) as browser:

@@ -46,7 +46,7 @@ async def connect_yuki(demo: DemoContext) -> None:
 
 
 async def _first_sync(demo: DemoContext, yuki: YukiSimulator) -> AsyncIterator[str]:
-    database = demo.runtime.database
+    database = demo.runtime.core.database
     async with asyncio.timeout(30):
         while True:
             async with database.read() as session:

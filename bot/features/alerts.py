@@ -8,11 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from bot.clock import Clock
-from storage.database import Database, affected_rows
+from bot.errors import ConstraintViolation
+from storage import alerts as queries
+from storage.database import Database
 from storage.models import Alert
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,8 @@ class AlertService:
             return False
         try:
             async with self._database.write() as session:
-                session.add(
+                queries.add_alert(
+                    session,
                     Alert(
                         workspace_id=workspace_id,
                         kind=kind,
@@ -68,9 +68,9 @@ class AlertService:
                         state="open",
                         occurrences=1,
                         created_at=self._clock.now(),
-                    )
+                    ),
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             return await self._reopen(workspace_id, dedupe_key, title, detail)
         log.info("alert.raised", extra={"workspace_id": workspace_id, "kind": kind, "dedupe_key": dedupe_key})
         return True
@@ -80,7 +80,7 @@ class AlertService:
             workspace_id,
             dedupe_key,
             OPEN_STATES,
-            occurrences=Alert.occurrences + 1,
+            count=True,
             updated_at=self._clock.now(),
             detail=json.dumps(detail or {}, default=str),
         )
@@ -93,7 +93,7 @@ class AlertService:
             dedupe_key,
             ("resolved",),
             state="open",
-            occurrences=Alert.occurrences + 1,
+            count=True,
             title=title[:255],
             detail=json.dumps(detail or {}, default=str),
             resolved_at=None,
@@ -111,29 +111,22 @@ class AlertService:
             updated_at=self._clock.now(),
         )
 
-    async def _move(self, workspace_id: int, dedupe_key: str, states: tuple[str, ...], **values: Any) -> bool:
+    async def _move(
+        self,
+        workspace_id: int,
+        dedupe_key: str,
+        states: tuple[str, ...],
+        *,
+        count: bool = False,
+        **values: Any,
+    ) -> bool:
         """Update the workspace's alert with this key if it is in one of `states`; True if it was."""
         async with self._database.write() as session:
-            result = await session.execute(
-                update(Alert)
-                .where(
-                    Alert.workspace_id == workspace_id,
-                    Alert.dedupe_key == dedupe_key,
-                    Alert.state.in_(states),
-                )
-                .values(**values)
-            )
-        return affected_rows(result) == 1
+            return await queries.move_alert(session, workspace_id, dedupe_key, states, count=count, **values)
 
     async def open_alerts(self, workspace_id: int) -> list[AlertView]:
         async with self._database.read() as session:
-            rows = (
-                await session.execute(
-                    select(Alert)
-                    .where(Alert.workspace_id == workspace_id, Alert.state.in_(OPEN_STATES))
-                    .order_by(Alert.created_at)
-                )
-            ).scalars()
+            rows = await queries.alerts_in(session, workspace_id, OPEN_STATES)
             return [
                 AlertView(
                     row.id,

@@ -8,14 +8,11 @@ import hashlib
 import hmac
 import json
 import shutil
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.features.audit.trail import AuditTrail
@@ -28,13 +25,13 @@ from storage.backup import (
     restore_postgres,
     scratch_postgres,
     sha256_of,
+    sqlite_integrity,
     sqlite_path,
 )
 from storage.crypto import SecretBox
 from storage.database import Database
 from storage.files import create_private, private_folder, write_private
-from storage.models import Base
-from storage.rotation import encrypted_columns
+from storage.rotation import sealed_values
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -159,7 +156,7 @@ class BackupService:
             try:
                 report.add(
                     "integrity_check and foreign_key_check",
-                    *await asyncio.to_thread(_sqlite_integrity, scratch),
+                    *await asyncio.to_thread(sqlite_integrity, scratch),
                 )
                 await self._check_restored(f"sqlite+aiosqlite:///{scratch}", manifest, report)
             finally:
@@ -238,28 +235,9 @@ def _checksum_matches(path: Path, expected: str) -> bool:
     return path.is_file() and sha256_of(path) == expected
 
 
-def _sqlite_integrity(path: Path) -> tuple[bool, str]:
-    connection = sqlite3.connect(path)
-    try:
-        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        orphans = connection.execute("PRAGMA foreign_key_check").fetchall()
-    except sqlite3.DatabaseError as error:
-        return False, str(error)
-    finally:
-        connection.close()
-    return integrity == "ok" and not orphans, f"integrity={integrity}, orphans={len(orphans)}"
-
-
 async def _unreadable_secrets(database: Database, box: SecretBox) -> int:
-    unreadable = 0
     async with database.read() as session:
-        for table in Base.metadata.sorted_tables:
-            columns = encrypted_columns(table)
-            if not columns:
-                continue
-            for row in (await session.execute(select(*columns))).all():
-                unreadable += sum(1 for value in row if value is not None and not box.readable(value))
-    return unreadable
+        return sum([1 async for value in sealed_values(session) if not box.readable(value)])
 
 
 async def _restore_sqlite(

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-
 from bot.clock import Clock
+from storage import event_receipts as queries
 from storage.database import Database
-from storage.models import SlackEventReceipt
 
 RETENTION = dt.timedelta(days=2)  # Slack retries within minutes; two days is generous
 
@@ -28,19 +25,14 @@ class EventReceipts:
     async def handled(self, event_id: str) -> bool:
         """True when this event's listener already succeeded."""
         async with self._database.read() as session:
-            found = await session.get(SlackEventReceipt, event_id[:64])
-        return found is not None
+            return await queries.has_receipt(session, event_id)
 
     async def remember(self, event_id: str) -> None:
         """Record that the event was handled (a concurrent duplicate recording it first is fine)."""
-        try:
-            async with self._database.write() as session:
-                session.add(SlackEventReceipt(event_id=event_id[:64], received_at=self._clock.now()))
-        except IntegrityError:
-            pass
+        await queries.add_receipt(self._database, event_id, self._clock.now())
 
     async def prune(self) -> None:
         """Forget receipts older than Slack's retry window."""
         cutoff = self._clock.now() - RETENTION
         async with self._database.write() as session:
-            await session.execute(delete(SlackEventReceipt).where(SlackEventReceipt.received_at < cutoff))
+            await queries.delete_receipts_before(session, cutoff)

@@ -8,13 +8,11 @@ import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from bot.domain import ConnectionState
 from bot.providers import registry
 from storage.database import Database
-from storage.models import Workspace
 from storage.reports import SourceRow
+from storage.workspaces import workspace_timezone
 
 NOT_CONNECTED = "not_connected"
 TIMEZONE_SECONDS = 600.0
@@ -82,9 +80,7 @@ class WorkspaceCalendar:
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         async with self._database.read() as session:
-            name = (
-                await session.execute(select(Workspace.timezone).where(Workspace.id == workspace_id))
-            ).scalar_one_or_none()
+            name = await workspace_timezone(session, workspace_id)
         try:
             zone = zoneinfo.ZoneInfo(name or self._default)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from bot.errors import StorageUnavailable
 from storage.database import Database
 from storage.migrate import current_revision, head_revision
@@ -73,7 +71,7 @@ class HealthService:
             result.problems.append("database is read-only")
 
     def _check_disk(self, result: Readiness) -> None:
-        path = _sqlite_path(self._database.url) if self._database.is_sqlite else None
+        path = self._database.sqlite_file()
         database_folder = path.parent if path is not None else Path.cwd()
         for folder in (database_folder, *self._folders):
             try:
@@ -91,10 +89,3 @@ def _existing(folder: Path) -> Path:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return folder
-
-
-def _sqlite_path(url: str) -> Path | None:
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None
-    return Path(database).resolve()

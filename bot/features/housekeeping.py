@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import delete, or_
-
 from bot.clock import Clock
-from storage.database import Database, affected_rows
-from storage.models import ConnectLink, OAuthState
+from storage import housekeeping as queries
+from storage import oauth_states
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +26,8 @@ class Housekeeping:
     async def prune(self) -> int:
         cutoff = self._clock.now() - GRACE
         async with self._database.write() as session:
-            states = await session.execute(delete(OAuthState).where(OAuthState.expires_at < cutoff))
-            links = await session.execute(
-                delete(ConnectLink).where(
-                    or_(
-                        ConnectLink.expires_at < cutoff,
-                        ConnectLink.used_at < cutoff,
-                        ConnectLink.revoked_at < cutoff,
-                    )
-                )
-            )
-        removed = affected_rows(states) + affected_rows(links)
+            removed = await oauth_states.delete_expired_states(session, cutoff)
+            removed += await queries.delete_spent_links(session, cutoff)
         if removed:
             log.info("housekeeping.pruned", extra={"rows": removed})
         return removed

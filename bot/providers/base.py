@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.clock import Clock
-from bot.domain import LinkGrant, Provider, SyncOutcome
+from bot.domain import AuditOutcome, LinkGrant, Provider, SyncOutcome
 from bot.providers.connections import ConnectionService, ConnectionView
 from storage.crypto import SecretBox
 from storage.database import Database
@@ -93,7 +93,7 @@ class Audit(Protocol):
         team_id: str | None,
         actor: str,
         action: str,
-        outcome: str = "ok",
+        outcome: AuditOutcome = AuditOutcome.OK,
         channel_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None: ...

@@ -7,14 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
-
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
 from bot.errors import NotConnected
+from storage import connections as queries
 from storage.crypto import SecretBox
-from storage.database import Database, affected_rows
-from storage.models import Connection, Workspace
+from storage.database import Database
+from storage.models import Connection
 
 SYNCABLE = (ConnectionState.ACTIVE.value, ConnectionState.FAILING.value)
 
@@ -99,18 +98,7 @@ class ConnectionService:
     ) -> ConnectionView:
         """Create or replace the connection with fresh credentials; it becomes active."""
         async with self._database.write() as session:
-            row = (
-                await session.execute(
-                    select(Connection).where(
-                        Connection.workspace_id == workspace_id, Connection.provider == provider.value
-                    )
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = Connection(
-                    workspace_id=workspace_id, provider=provider.value, version=0, consecutive_failures=0
-                )
-                session.add(row)
+            row = await queries.connection_for_update(session, workspace_id, provider.value)
             row.state = ConnectionState.ACTIVE.value
             row.credentials = self._seal(workspace_id, provider, credentials)
             row.version = (row.version or 0) + 1
@@ -121,36 +109,25 @@ class ConnectionService:
             row.consecutive_failures = 0
             row.refresh_lock_owner = row.refresh_lock_until = None
             await session.flush()
-            team_id = await _team_id(session, workspace_id)
+            team_id = await queries.team_id(session, workspace_id)
             return ConnectionView.of(row, team_id)
 
-    async def _one(self, *where: Any) -> tuple[Connection, str] | None:
+    async def _one(self, **where: Any) -> tuple[Connection, str] | None:
         """The connection row matching `where`, with its workspace's team id."""
         async with self._database.read() as session:
-            found = (
-                await session.execute(
-                    select(Connection, Workspace.team_id)
-                    .join(Workspace, Workspace.id == Connection.workspace_id)
-                    .where(*where)
-                )
-            ).one_or_none()
-        return None if found is None else (found[0], found[1])
+            return await queries.connection_with_team(session, **where)
 
     async def find(self, workspace_id: int, provider: Provider) -> ConnectionView | None:
-        found = await self._one(
-            Connection.workspace_id == workspace_id, Connection.provider == provider.value
-        )
+        found = await self._one(workspace_id=workspace_id, provider=provider.value)
         return None if found is None else ConnectionView.of(*found)
 
     async def get(self, connection_id: int) -> ConnectionView | None:
-        found = await self._one(Connection.id == connection_id)
+        found = await self._one(connection_id=connection_id)
         return None if found is None else ConnectionView.of(*found)
 
     async def load(self, workspace_id: int, provider: Provider) -> tuple[ConnectionView, dict[str, Any]]:
         """The connection and its decrypted credentials; NotConnected when there are none."""
-        found = await self._one(
-            Connection.workspace_id == workspace_id, Connection.provider == provider.value
-        )
+        found = await self._one(workspace_id=workspace_id, provider=provider.value)
         sealed = None if found is None else found[0].credentials
         if found is None or sealed is None:
             raise NotConnected(provider.value)
@@ -171,44 +148,24 @@ class ConnectionService:
         if view is None:
             return None
         async with self._database.write() as session:
-            result = await session.execute(
-                update(Connection)
-                .where(Connection.id == connection_id, Connection.version == expected_version)
-                .values(
-                    credentials=self._seal(view.workspace_id, view.provider, credentials),
-                    version=Connection.version + 1,
-                    token_expires_at=token_expires_at,
-                    refresh_lock_owner=None,
-                    refresh_lock_until=None,
-                )
+            swapped = await queries.swap_credentials(
+                session,
+                connection_id,
+                expected_version,
+                self._seal(view.workspace_id, view.provider, credentials),
+                token_expires_at,
             )
-        return await self.get(connection_id) if affected_rows(result) == 1 else None
+        return await self.get(connection_id) if swapped else None
 
     async def claim_refresh(self, connection_id: int, owner: str, ttl: dt.timedelta) -> bool:
         """A short lock across processes so only one of them refreshes a token at a time."""
         now = self._clock.now()
         async with self._database.write() as session:
-            result = await session.execute(
-                update(Connection)
-                .where(
-                    Connection.id == connection_id,
-                    or_(
-                        Connection.refresh_lock_until.is_(None),
-                        Connection.refresh_lock_until < now,
-                        Connection.refresh_lock_owner == owner,
-                    ),
-                )
-                .values(refresh_lock_owner=owner, refresh_lock_until=now + ttl)
-            )
-        return affected_rows(result) == 1
+            return await queries.claim_refresh(session, connection_id, owner, now, ttl)
 
     async def release_refresh(self, connection_id: int, owner: str) -> None:
         async with self._database.write() as session:
-            await session.execute(
-                update(Connection)
-                .where(Connection.id == connection_id, Connection.refresh_lock_owner == owner)
-                .values(refresh_lock_owner=None, refresh_lock_until=None)
-            )
+            await queries.release_refresh(session, connection_id, owner)
 
     async def mark(
         self,
@@ -230,74 +187,37 @@ class ConnectionService:
                 "last_error_at": self._clock.now(),
                 "last_error_code": error_code[:64],
                 "last_error_message": (error_message or "")[:500],
-                "consecutive_failures": Connection.consecutive_failures + 1,
             }
-        where = [Connection.id == connection_id, Connection.state != ConnectionState.DISCONNECTED.value]
-        if only_version is not None:
-            where.append(Connection.version == only_version)
         async with self._database.write() as session:
             # A sync that fails after a concurrent disconnect must not bring the connection back.
-            result = await session.execute(update(Connection).where(*where).values(values))
-        return affected_rows(result) == 1
+            return await queries.mark(
+                session, connection_id, values, failed=error_code is not None, only_version=only_version
+            )
 
     async def record_success(self, connection_id: int) -> None:
         now = self._clock.now()
         async with self._database.write() as session:
-            await session.execute(
-                update(Connection)
-                .where(Connection.id == connection_id, Connection.state.in_(SYNCABLE))
-                .values(
-                    state=ConnectionState.ACTIVE.value,
-                    last_attempt_at=now,
-                    last_success_at=now,
-                    consecutive_failures=0,
-                )
-            )
+            await queries.record_success(session, connection_id, now, SYNCABLE)
 
     async def update_settings(self, connection_id: int, **values: Any) -> None:
         """Change descriptive fields (consent expiry, external name, settings JSON) in place."""
         if "settings" in values and values["settings"] is not None:
             values["settings"] = json.dumps(values["settings"])
         async with self._database.write() as session:
-            await session.execute(update(Connection).where(Connection.id == connection_id).values(values))
+            await queries.update_connection(session, connection_id, values)
 
     async def disconnect(self, workspace_id: int, provider: Provider) -> ConnectionView | None:
         """Delete the credentials and mark the connection disconnected (idempotent)."""
         async with self._database.write() as session:
-            await session.execute(
-                update(Connection)
-                .where(Connection.workspace_id == workspace_id, Connection.provider == provider.value)
-                .values(
-                    credentials=None,
-                    state=ConnectionState.DISCONNECTED.value,
-                    version=Connection.version + 1,
-                    token_expires_at=None,
-                    refresh_lock_owner=None,
-                    refresh_lock_until=None,
-                )
-            )
+            await queries.disconnect(session, workspace_id, provider.value)
         return await self.find(workspace_id, provider)
 
     async def active(
         self, provider: Provider | None = None, team_id: str | None = None
     ) -> list[ConnectionView]:
         """Connections a sync should run for (active or failing; not needing a person)."""
-        query = (
-            select(Connection, Workspace.team_id)
-            .join(Workspace, Workspace.id == Connection.workspace_id)
-            .where(Connection.state.in_(SYNCABLE), Workspace.uninstalled_at.is_(None))
-            .order_by(Connection.id)
-        )
-        if provider is not None:
-            query = query.where(Connection.provider == provider.value)
-        if team_id is not None:
-            query = query.where(Workspace.team_id == team_id)
         async with self._database.read() as session:
-            rows = (await session.execute(query)).all()
+            rows = await queries.connections_in(
+                session, SYNCABLE, None if provider is None else provider.value, team_id
+            )
         return [ConnectionView.of(row, team) for row, team in rows]
-
-
-async def _team_id(session: Any, workspace_id: int) -> str:
-    return str(
-        (await session.execute(select(Workspace.team_id).where(Workspace.id == workspace_id))).scalar_one()
-    )

@@ -188,11 +188,11 @@ async def measure(sim: SlackSimulator, url: str, count: int, chart_processes: in
         started = time.perf_counter()
         report = await parts.runner.tick()
         ticked = time.perf_counter()
-        while await pending(runtime.database):
+        while await pending(runtime.core.database):
             await parts.sender.drain()
             clock.advance(dt.timedelta(seconds=1))  # what a lapse of Retry-After would let through
         finished = time.perf_counter()
-        await summarise(sim, runtime.database, count, len(report.enqueued), started, ticked, finished)
+        await summarise(sim, runtime.core.database, count, len(report.enqueued), started, ticked, finished)
     finally:
         await runtime.aclose()
 

@@ -70,7 +70,7 @@ async def test_two_real_schedulers_post_it_once(database_url: str, slack_sim: Sl
         clock.set(MONDAY_EIGHT)
         workers = [
             Worker(
-                bot.runtime.database,
+                bot.runtime.core.database,
                 [
                     PeriodicJob(job.name, 0.2, job.run, run_at_start=True)
                     for job in bot.runtime.jobs

@@ -33,13 +33,13 @@ async def test_the_worker_rotates_an_expiring_bot_token_and_saves_it(
     )
     async with running_bot(settings, slack_sim, clock=clock) as bot:
         assert (await install_through_browser(bot.url)).status_code == 200
-        workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
+        workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
         await subscribe(bot, workspace_id)
         due = clock.now().astimezone(BRUSSELS) + dt.timedelta(minutes=2)
         await bot.slack.command(
             "/cashbot", f"digest time {DAYS[due.weekday()]} {due:%H:%M}", channel_id=CHANNEL
         )
-        async with bot.runtime.database.write() as session:
+        async with bot.runtime.core.database.write() as session:
             soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)  # inside the two hours before expiry
             await session.execute(update(SlackBot).values(bot_token_expires_at=soon))
             await session.execute(update(SlackInstallation).values(bot_token_expires_at=soon))
@@ -48,7 +48,7 @@ async def test_the_worker_rotates_an_expiring_bot_token_and_saves_it(
         clock.set(due)
         await tick_and_send(bot)
         stored = await store.async_find_bot(enterprise_id=None, team_id="T0CASHBOT")
-        async with bot.runtime.database.read() as session:
+        async with bot.runtime.core.database.read() as session:
             expires = (await session.scalars(select(SlackBot.bot_token_expires_at))).one()
 
     refreshes = [

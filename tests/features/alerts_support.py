@@ -92,11 +92,11 @@ async def connect_yuki_books(bot: BotUnderTest) -> None:
 
 async def break_ponto_grant(bot: BotUnderTest, ponto: PontoSimulator) -> None:
     """The next token refresh is answered invalid_grant (the consent was revoked at Ponto)."""
-    async with bot.runtime.database.write() as session:
+    async with bot.runtime.core.database.write() as session:
         await session.execute(
             update(Connection)
             .where(Connection.provider == "ponto")
-            .values(token_expires_at=bot.runtime.clock.now() - dt.timedelta(minutes=1))
+            .values(token_expires_at=bot.runtime.core.clock.now() - dt.timedelta(minutes=1))
         )
     ponto.expire_access_tokens()
     ponto.fail("token", Failure("invalid_grant"))
@@ -104,7 +104,7 @@ async def break_ponto_grant(bot: BotUnderTest, ponto: PontoSimulator) -> None:
 
 async def sync_and_send(bot: BotUnderTest) -> None:
     """What the worker's sync job and outbox job do, once each."""
-    await bot.runtime.sync.run_all("schedule")
+    await bot.runtime.services.sync.run_all("schedule")
     await bot.runtime.digest.sender.drain()
 
 
@@ -150,7 +150,7 @@ async def wait_for_runs(bot: BotUnderTest, provider: str, count: int, within: fl
     """Until `count` runs of the provider have finished (a connect starts one in the background)."""
     async with asyncio.timeout(within):
         while True:
-            async with bot.runtime.database.read() as session:
+            async with bot.runtime.core.database.read() as session:
                 done = await session.scalar(
                     select(func.count())
                     .select_from(SyncRun)

@@ -47,7 +47,7 @@ async def seed(bot: BotUnderTest, *, connection_state: str = "disconnected") -> 
 
     The connection is not active unless asked: no sync then reaches for a real provider.
     """
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database)
     ponto = await data.connect(database, workspace_id, Provider.PONTO, state=connection_state)
     await data.connect(database, workspace_id, Provider.YUKI, state=connection_state)
@@ -79,7 +79,7 @@ async def seed(bot: BotUnderTest, *, connection_state: str = "disconnected") -> 
 
 async def subscribe(bot: BotUnderTest, workspace_id: int, channel: str = CHANNEL) -> dict[str, Any]:
     """An admin allows figures in #finance and runs `/cashbot digest here` there."""
-    await bot.runtime.access.set_public(workspace_id, channel, True)
+    await bot.runtime.services.access.set_public(workspace_id, channel, True)
     response = await bot.slack.command("/cashbot", "digest here", channel_id=channel)
     answer: dict[str, Any] = response.json()
     return answer
@@ -104,12 +104,12 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 async def runs(bot: BotUnderTest) -> list[DigestRun]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list((await session.scalars(select(DigestRun).order_by(DigestRun.period_key))).all())
 
 
 async def outbox_rows(bot: BotUnderTest) -> list[OutboxMessage]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
 
 

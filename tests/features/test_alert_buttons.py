@@ -56,7 +56,7 @@ async def reauth_alert(bot: BotUnderTest, browser: httpx.AsyncClient, ponto: Pon
 
 
 async def links_issued(bot: BotUnderTest) -> int:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return int(await session.scalar(select(func.count()).select_from(ConnectLink)) or 0)
 
 
@@ -72,7 +72,7 @@ async def test_reconnect_from_the_alert_walks_the_consent_flow_to_a_working_conn
     [alert] = alert_messages(bot.sim)
     [reply] = await replies_arrive(bot, alert["ts"])
 
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         [connection] = (await session.scalars(select(Connection))).all()
     [alert] = alert_messages(bot.sim)
     assert connection.state == "active"
@@ -158,11 +158,11 @@ async def test_two_workers_post_each_step_once(
     ):
         await alerts_here(one)
         await connect_yuki_books(one)
-        workspace_id = await one.runtime.workspaces.workspace_id(one.slack.team_id)
+        workspace_id = await one.runtime.services.workspaces.workspace_id(one.slack.team_id)
         yuki_sim.fail("http_500", times=10_000)
         for worker in (one, two):  # each records a failure of the same outage
             clock.advance(dt.timedelta(minutes=31))
-            await worker.runtime.sync.run_all("schedule")
+            await worker.runtime.services.sync.run_all("schedule")
         await asyncio.gather(
             *(
                 w.runtime.incidents.service.failed(workspace_id, "yuki", "outage", "http_500")
@@ -235,7 +235,7 @@ async def test_a_sender_killed_mid_alert_posts_it_once_and_its_updates_still_lan
     yuki_sim.fail("http_500", times=10_000)
     for _ in range(2):
         clock.advance(dt.timedelta(minutes=31))
-        await bot.runtime.sync.run_all("schedule")
+        await bot.runtime.services.sync.run_all("schedule")
     digest = bot.runtime.digest
     dying = Sender(digest.outbox, digest.clients, owner="dying", checkpoint=die_at(point))
     with pytest.raises(Killed):

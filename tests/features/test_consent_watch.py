@@ -50,7 +50,7 @@ async def bot(
 
 
 async def consent_ends(bot: BotUnderTest, moment: dt.datetime) -> None:
-    async with bot.runtime.database.write() as session:
+    async with bot.runtime.core.database.write() as session:
         await session.execute(
             update(Connection).where(Connection.provider == "ponto").values(consent_expires_at=moment)
         )

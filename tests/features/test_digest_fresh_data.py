@@ -51,7 +51,7 @@ async def test_the_digest_syncs_first_and_shows_what_the_bank_booked_since(
     ponto_sim: PontoSimulator,  # noqa: F811
 ) -> None:
     bot, clock = connected
-    workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
+    workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
     await subscribe(bot, workspace_id)
     due = clock.now().astimezone(BRUSSELS) + dt.timedelta(minutes=2)
     await bot.slack.command("/cashbot", f"digest time {DAYS[due.weekday()]} {due:%H:%M}", channel_id=CHANNEL)
@@ -60,7 +60,7 @@ async def test_the_digest_syncs_first_and_shows_what_the_bank_booked_since(
     ponto_sim.recent_sync_window = 0  # Ponto's own throttle would answer "recently synchronized"
     clock.set(due)
     await tick_and_send(bot)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         triggers = (await session.scalars(select(SyncRun.trigger).order_by(SyncRun.id))).all()
 
     bank = sum((a.balance for a in ponto_sim.accounts.values() if a.currency == "EUR"), Decimal(0))
@@ -73,7 +73,7 @@ async def test_the_digest_syncs_first_and_shows_what_the_bank_booked_since(
 async def test_the_worker_syncs_right_after_it_starts(connected: tuple[BotUnderTest, ManualClock]) -> None:
     bot, _ = connected
     jobs = [job for job in bot.runtime.jobs if job.name == "sync_all"]
-    worker = Worker(bot.runtime.database, jobs)
+    worker = Worker(bot.runtime.core.database, jobs)
     await worker.start()
     try:
         async with asyncio.timeout(15):
@@ -86,7 +86,7 @@ async def test_the_worker_syncs_right_after_it_starts(connected: tuple[BotUnderT
 
 
 async def scheduled_runs(bot: BotUnderTest) -> list[str]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list(
             (await session.scalars(select(SyncRun.trigger).where(SyncRun.trigger == "schedule"))).all()
         )

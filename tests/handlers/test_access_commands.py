@@ -14,7 +14,7 @@ from tests.harness import BotUnderTest
 
 
 async def actions(bot: BotUnderTest) -> list[tuple[str, str, str, dict]]:  # type: ignore[type-arg]
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
         return [(r.actor, r.action, r.outcome, json.loads(r.detail)) for r in rows]
 
@@ -24,8 +24,8 @@ async def cashbot(bot: BotUnderTest, text: str, user: str = "U0ADMIN", channel: 
 
 
 async def test_grant_then_revoke_takes_effect_at_once(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-    await data.connect(bot.runtime.database, workspace_id, Provider.PONTO)
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+    await data.connect(bot.runtime.core.database, workspace_id, Provider.PONTO)
 
     before = await bot.slack.command("/cash", user_id="U0MEMBER")
     granted = await cashbot(bot, "access grant <@U0MEMBER|maarten.member>")
@@ -43,8 +43,8 @@ async def test_grant_then_revoke_takes_effect_at_once(bot: BotUnderTest) -> None
 
 
 async def test_only_admins_and_managers_change_access(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-    await bot.runtime.access.grant(workspace_id, "U0MEMBER", "U0ADMIN")
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+    await bot.runtime.services.access.grant(workspace_id, "U0MEMBER", "U0ADMIN")
 
     grant = await cashbot(bot, "access grant <@U0OTHER>", user="U0MEMBER")
     public = await cashbot(bot, "access public add here", user="U0MEMBER")
@@ -54,14 +54,14 @@ async def test_only_admins_and_managers_change_access(bot: BotUnderTest) -> None
     assert "<@U0ADMIN>" in json.dumps(grant["blocks"])
     assert "Only workspace admins" in public["text"]
     assert "<@U0MEMBER>" in json.dumps(listing["blocks"]), "a viewer may see who else can"
-    assert [g.user_id for g in await bot.runtime.access.grants(workspace_id)] == ["U0MEMBER"]
+    assert [g.user_id for g in await bot.runtime.services.access.grants(workspace_id)] == ["U0MEMBER"]
     denied = [(act, out) for _, act, out, _ in await actions(bot) if out == "denied"]
     assert denied == [("access.grant", "denied"), ("access.public", "denied")]
 
 
 async def test_list_names_managers_grants_and_public_channels(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-    await data.connect(bot.runtime.database, workspace_id, Provider.YUKI, connected_by="U0BOOKS")
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+    await data.connect(bot.runtime.core.database, workspace_id, Provider.YUKI, connected_by="U0BOOKS")
     await cashbot(bot, "access grant <@U0MEMBER>")
     await cashbot(bot, "access public add <#C0BOARD|board>")
     await cashbot(bot, "access public add here", channel="C0FINANCE")
@@ -82,7 +82,7 @@ async def test_list_names_managers_grants_and_public_channels(bot: BotUnderTest)
 
 
 async def test_bad_targets_get_the_usage_and_change_nothing(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
 
     answers = [
         await cashbot(bot, text)
@@ -99,14 +99,14 @@ async def test_bad_targets_get_the_usage_and_change_nothing(bot: BotUnderTest) -
 
     assert all("Usage: `/cashbot access list`" in a["text"] for a in answers)
     assert all("<!channel>" not in json.dumps(a) for a in answers)
-    assert await bot.runtime.access.grants(workspace_id) == []
+    assert await bot.runtime.services.access.grants(workspace_id) == []
     assert blocks_to_text(await cashbot(bot, "access")).startswith("Who can see financial data")
 
 
 async def test_a_digest_channel_does_not_widen_who_may_query(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-    await data.connect(bot.runtime.database, workspace_id, Provider.PONTO)
-    async with bot.runtime.database.write() as session:
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+    await data.connect(bot.runtime.core.database, workspace_id, Provider.PONTO)
+    async with bot.runtime.core.database.write() as session:
         await session.execute(
             update(Workspace)
             .where(Workspace.id == workspace_id)

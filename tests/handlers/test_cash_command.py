@@ -43,7 +43,7 @@ def moves() -> dict[str, list[tuple[dt.date, Decimal]]]:
 async def seed_connected(
     bot: BotUnderTest, *, with_yuki: bool = True, accounts: list[data.Account] | None = None
 ) -> int:
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database)
     ponto = await data.connect(database, workspace_id, Provider.PONTO)
     for account in ACCOUNTS if accounts is None else accounts:
@@ -66,7 +66,7 @@ def eur(amount: Decimal, locale: str = "nl_BE") -> str:
 
 
 async def audit_rows(bot: BotUnderTest) -> list[AuditEvent]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list((await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
 
 
@@ -98,9 +98,9 @@ async def test_figures_match_the_synced_data(bot: BotUnderTest) -> None:
 async def test_amounts_follow_the_readers_locale(bot: BotUnderTest, slack_sim: SlackSimulator) -> None:
     slack_sim.teams[DEFAULT_TEAM].users["U0ENGLISH"] = SimUser("U0ENGLISH", "erin", locale="en-US")
     await seed_connected(bot)
-    workspace_id = await bot.runtime.workspaces.workspace_id(DEFAULT_TEAM)
+    workspace_id = await bot.runtime.services.workspaces.workspace_id(DEFAULT_TEAM)
     for user in ("U0MEMBER", "U0ENGLISH"):
-        await bot.runtime.access.grant(workspace_id, user, "U0ADMIN")
+        await bot.runtime.services.access.grant(workspace_id, user, "U0ADMIN")
 
     dutch = blocks_to_text((await bot.slack.command("/cash", user_id="U0ADMIN")).json())
     french = blocks_to_text((await bot.slack.command("/cash", user_id="U0MEMBER")).json())
@@ -139,12 +139,12 @@ async def test_every_view_is_audited_with_what_was_shown(bot: BotUnderTest) -> N
         "ok",
     )
     assert detail == {"command": "/cash", "public": False, "accounts": 3, "currencies": ["EUR", "USD"]}
-    assert (await bot.runtime.audit.verify()).ok
+    assert (await bot.runtime.services.audit.verify()).ok
 
 
 async def test_public_only_in_allowed_channels(bot: BotUnderTest) -> None:
     workspace_id = await seed_connected(bot)
-    await bot.runtime.access.set_public(workspace_id, "C0BOARD", True)
+    await bot.runtime.services.access.set_public(workspace_id, "C0BOARD", True)
 
     allowed = (await bot.slack.command("/cash", "public", channel_id="C0BOARD")).json()
     elsewhere = (await bot.slack.command("/cash", "public", channel_id="C0RANDOM")).json()
@@ -155,8 +155,8 @@ async def test_public_only_in_allowed_channels(bot: BotUnderTest) -> None:
 
 
 async def test_no_connection_gets_connect_buttons_not_an_empty_table(bot: BotUnderTest) -> None:
-    workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-    await bot.runtime.access.grant(workspace_id, "U0MEMBER", "U0ADMIN")
+    workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+    await bot.runtime.services.access.grant(workspace_id, "U0MEMBER", "U0ADMIN")
 
     admin = (await bot.slack.command("/cash", user_id="U0ADMIN")).json()
     member = (await bot.slack.command("/cash", user_id="U0MEMBER")).json()
@@ -173,9 +173,11 @@ async def test_connect_button_hands_a_manager_a_one_time_link(
 ) -> None:
     plugin = RecordingPlugin()
     async with running_bot(
-        bot_settings(database_url, slack_sim), slack_sim, customize=lambda rt: rt.plugins.append(plugin)
+        bot_settings(database_url, slack_sim),
+        slack_sim,
+        customize=lambda rt: rt.providers.plugins.append(plugin),
     ) as bot:
-        await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
+        await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
         clicked = await bot.slack.block_action("cashbot_connect_ponto", "ponto", user_id="U0ADMIN")
         (posted,) = await slack_sim.wait_for_response(1)
 
@@ -205,7 +207,7 @@ async def test_bank_vs_books_gap_when_every_account_is_in_the_books_currency(bot
 
 async def test_a_disconnected_yuki_no_longer_drives_the_comparison(bot: BotUnderTest) -> None:
     workspace_id = await seed_connected(bot, accounts=[a for a in ACCOUNTS if a.currency == "EUR"])
-    await bot.runtime.connections.disconnect(workspace_id, Provider.YUKI)
+    await bot.runtime.services.connections.disconnect(workspace_id, Provider.YUKI)
     await bot.runtime.reports.cache.invalidate(str(workspace_id))
 
     text = blocks_to_text((await bot.slack.command("/cash", user_id="U0ADMIN")).json())

@@ -56,7 +56,7 @@ async def both(
 async def finished(bot: BotUnderTest, provider: str, count: int) -> None:
     async with asyncio.timeout(15):
         while True:
-            async with bot.runtime.database.read() as session:
+            async with bot.runtime.core.database.read() as session:
                 done = (
                     await session.execute(
                         select(func.count()).where(SyncRun.provider == provider, SyncRun.outcome != "running")
@@ -127,9 +127,9 @@ async def test_sync_now_brings_new_bookings_and_replaces_the_message(
     ponto_sim: PontoSimulator,  # noqa: F811
 ) -> None:
     before = blocks_to_text((await both.slack.command("/cash")).json())
-    async with both.runtime.database.write() as session:  # the last syncs were ten minutes ago
+    async with both.runtime.core.database.write() as session:  # the last syncs were ten minutes ago
         await session.execute(
-            update(SyncRun).values(started_at=both.runtime.clock.now() - dt.timedelta(minutes=10))
+            update(SyncRun).values(started_at=both.runtime.core.clock.now() - dt.timedelta(minutes=10))
         )
     first = next(iter(ponto_sim.accounts.values()))
     added = ponto_sim.add_transactions(first.id, 3)
@@ -160,8 +160,8 @@ async def test_uninstall_leaves_no_financial_data_or_secret_behind(
 
     assert "Cash position" in (await both.slack.command("/cash")).text
     await settle(both)
-    workspace_id = await both.runtime.workspaces.workspace_id("T0CASHBOT")
-    async with both.runtime.database.read() as session:
+    workspace_id = await both.runtime.services.workspaces.workspace_id("T0CASHBOT")
+    async with both.runtime.core.database.read() as session:
         before = {
             name: await _count_for(
                 session, Base.metadata.tables[name], Base.metadata.tables[name].c.workspace_id == workspace_id
@@ -174,7 +174,7 @@ async def test_uninstall_leaves_no_financial_data_or_secret_behind(
 
     assert response.status_code == 200
     leftovers: dict[str, int] = {}
-    async with both.runtime.database.read() as session:
+    async with both.runtime.core.database.read() as session:
         for table in Base.metadata.sorted_tables:
             if "workspace_id" in table.columns and table.name != "audit_event":
                 count = await _count_for(session, table, table.c.workspace_id == workspace_id)
@@ -185,7 +185,7 @@ async def test_uninstall_leaves_no_financial_data_or_secret_behind(
     assert {name: n for name, n in leftovers.items() if n} == {}
     assert ponto_sim.revoked_tokens, "the bank-data grant is revoked at Ponto, not only forgotten"
     assert ponto_sim.live_refresh_tokens() == []
-    assert audit_rows > 0 and (await both.runtime.audit.verify()).ok
+    assert audit_rows > 0 and (await both.runtime.services.audit.verify()).ok
 
 
 async def _count_for(session, table, *where) -> int:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ def within_limits(payload: dict) -> None:  # type: ignore[type-arg]
 
 
 async def test_300_accounts_and_50000_open_items(bot: BotUnderTest) -> None:
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     ponto = await data.connect(database, workspace_id, Provider.PONTO)
     yuki = await data.connect(database, workspace_id, Provider.YUKI)

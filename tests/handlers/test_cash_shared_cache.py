@@ -43,19 +43,19 @@ async def test_a_sync_in_the_worker_refreshes_every_web_process(
         await redis.delete(key)  # a previous test on the same PostgreSQL database
     settings = bot_settings(database_url, slack_sim, redis_url=REDIS_URL)
     async with running_bot(settings, slack_sim) as web:
-        workspace_id = await data.workspace(web.runtime.database, installed_by="U0ADMIN")
-        ponto = await data.connect(web.runtime.database, workspace_id, Provider.PONTO)
+        workspace_id = await data.workspace(web.runtime.core.database, installed_by="U0ADMIN")
+        ponto = await data.connect(web.runtime.core.database, workspace_id, Provider.PONTO)
         await data.add_account(
-            web.runtime.database,
+            web.runtime.core.database,
             workspace_id,
             ponto,
             data.Account("KBC", "BE68539007547034", "EUR", Decimal(100)),
         )
         before = blocks_to_text((await web.slack.command("/cash")).json())
         worker = build_runtime(replace(settings, public_url=web.url), web=False)
-        worker.sync.register(NewBalance(worker.database))
+        worker.services.sync.register(NewBalance(worker.core.database))
         try:
-            await worker.sync.run(workspace_id, Provider.PONTO, "schedule")
+            await worker.services.sync.run(workspace_id, Provider.PONTO, "schedule")
         finally:
             await worker.aclose()
         after = blocks_to_text((await web.slack.command("/cash")).json())

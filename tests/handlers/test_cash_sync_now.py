@@ -54,14 +54,14 @@ async def syncing(database_url: str, slack_sim: SlackSimulator) -> AsyncIterator
 
     def plug(runtime: object) -> None:
         for provider in Provider:
-            syncers[provider] = BalanceSyncer(provider, runtime.database, [Decimal("2500.00")])  # type: ignore[attr-defined]
-            runtime.sync.register(syncers[provider])  # type: ignore[attr-defined]
+            syncers[provider] = BalanceSyncer(provider, runtime.core.database, [Decimal("2500.00")])  # type: ignore[attr-defined]
+            runtime.services.sync.register(syncers[provider])  # type: ignore[attr-defined]
 
     async with running_bot(bot_settings(database_url, slack_sim), slack_sim, customize=plug) as bot:
-        workspace_id = await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
-        ponto = await data.connect(bot.runtime.database, workspace_id, Provider.PONTO)
+        workspace_id = await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
+        ponto = await data.connect(bot.runtime.core.database, workspace_id, Provider.PONTO)
         await data.add_account(
-            bot.runtime.database,
+            bot.runtime.core.database,
             workspace_id,
             ponto,
             data.Account("KBC", "BE68539007547034", "EUR", Decimal(1000)),
@@ -85,7 +85,7 @@ async def test_click_queues_once_then_the_worker_replaces_the_message(
     first = await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     second = await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     queued, pending = await bot.sim.wait_for_response(2)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         stored = (await session.execute(select(SyncRequest))).scalar_one()
     assert syncers[Provider.PONTO].runs == 0, "nothing is synced inside the click"
     await run_worker_job(bot)
@@ -108,30 +108,30 @@ async def test_click_queues_once_then_the_worker_replaces_the_message(
         r for r in caplog.records if not r.name.startswith(NOISY_LIBRARIES)
     ]  # the rest is kept at WARNING
     assert ours and not any("_response/" in r.getMessage() + str(r.__dict__) for r in ours)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         done = (await session.execute(select(SyncRequest))).scalar_one()
     assert (done.outcome, done.response_url) == ("success", None) and done.finished_at is not None
 
 
 async def test_a_click_within_the_cooldown_is_refused_politely(syncing) -> None:  # type: ignore[no-untyped-def]
     bot, _syncers = syncing
-    workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
-    await bot.runtime.sync.run(workspace_id, Provider.PONTO, "schedule")
+    workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
+    await bot.runtime.services.sync.run(workspace_id, Provider.PONTO, "schedule")
 
     await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
 
     (answer,) = await bot.sim.wait_for_response(1)
     assert "you can sync again in 5 min" in answer.params["text"]
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         assert (await session.execute(select(SyncRequest))).first() is None
 
 
 async def test_a_nearly_spent_yuki_budget_syncs_only_the_banks(syncing) -> None:  # type: ignore[no-untyped-def]
     bot, syncers = syncing
-    workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
-    await data.connect(bot.runtime.database, workspace_id, Provider.YUKI, scope_key="domain:d1")
+    workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
+    await data.connect(bot.runtime.core.database, workspace_id, Provider.YUKI, scope_key="domain:d1")
     # Spend today's Yuki calls down to 50 through the Yuki integration's own budget (800 a day).
-    await DailyCallBudget(bot.runtime.database, 800, clock=bot.runtime.database.clock).charge(
+    await DailyCallBudget(bot.runtime.core.database, 800, clock=bot.runtime.core.database.clock).charge(
         "domain:d1", 750
     )
 
@@ -150,7 +150,7 @@ async def test_members_without_access_cannot_sync(syncing) -> None:  # type: ign
 
     (answer,) = await bot.sim.wait_for_response(1)
     assert "don't have access" in answer.params["text"]
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         assert (await session.execute(select(SyncRequest))).first() is None
 
 
@@ -158,14 +158,14 @@ async def test_a_request_nobody_ran_in_time_expires(syncing) -> None:  # type: i
     bot, syncers = syncing
     await bot.slack.block_action("cash_sync_now", "sync", user_id="U0ADMIN")
     await bot.sim.wait_for_response(1)
-    async with bot.runtime.database.write() as session:
+    async with bot.runtime.core.database.write() as session:
         await session.execute(
-            update(SyncRequest).values(created_at=bot.runtime.clock.now() - dt.timedelta(minutes=31))
+            update(SyncRequest).values(created_at=bot.runtime.core.clock.now() - dt.timedelta(minutes=31))
         )
 
     await run_worker_job(bot)
 
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         row = (await session.execute(select(SyncRequest))).scalar_one()
     assert (row.outcome, row.response_url, syncers[Provider.PONTO].runs) == ("expired", None, 0)
 
@@ -179,5 +179,5 @@ async def test_a_public_answer_is_not_refreshed_where_public_answers_are_no_long
 
     (answer,) = await bot.sim.wait_for_response(1)
     assert "no longer allows public" in blocks_to_text(answer.params)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         assert (await session.execute(select(SyncRequest))).scalars().all() == []

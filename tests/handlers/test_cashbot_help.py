@@ -35,7 +35,7 @@ async def test_help_is_generated_from_registered_commands(bot: BotUnderTest) -> 
     async def noop(request, actor):  # pragma: no cover - never called
         raise AssertionError
 
-    bot.runtime.router.add("frobnicate", CommandSpec("/cashbot frobnicate", "Frobnicates"), noop)
+    bot.runtime.slack.router.add("frobnicate", CommandSpec("/cashbot frobnicate", "Frobnicates"), noop)
 
     text = _texts((await bot.slack.command("/cashbot", "help")).json())
 

@@ -46,7 +46,9 @@ async def plugged(
 ) -> AsyncIterator[tuple[BotUnderTest, RecordingPlugin]]:
     plugin = RecordingPlugin()
     async with running_bot(
-        bot_settings(database_url, slack_sim), slack_sim, customize=lambda rt: rt.plugins.append(plugin)
+        bot_settings(database_url, slack_sim),
+        slack_sim,
+        customize=lambda rt: rt.providers.plugins.append(plugin),
     ) as bot:
         yield bot, plugin
 
@@ -60,7 +62,7 @@ def button_url(payload: dict) -> str:
 
 
 async def audit_actions(bot: BotUnderTest) -> list[tuple[str, str, str]]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
         return [(r.actor, r.action, r.outcome) for r in rows]
 
@@ -75,7 +77,7 @@ async def test_admin_gets_a_one_time_link_stored_hashed(plugged) -> None:  # typ
     url = button_url(payload)
     assert url.startswith(f"{bot.url}/connect/ponto?t=")
     token = parse_qs(urlsplit(url).query)["t"][0]
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         link = (await session.execute(select(ConnectLink))).scalar_one()
     assert link.token_hash == token_hash(token) and link.slack_user_id == "U0ADMIN"
     assert ("U0ADMIN", "connect.ponto.link_issued", "ok") in await audit_actions(bot)
@@ -100,7 +102,9 @@ async def test_unconfigured_provider_says_what_is_missing(
 ) -> None:
     plugin = RecordingPlugin(problem="set PONTO_CLIENT_ID and PONTO_CLIENT_SECRET")
     async with running_bot(
-        bot_settings(database_url, slack_sim), slack_sim, customize=lambda rt: rt.plugins.append(plugin)
+        bot_settings(database_url, slack_sim),
+        slack_sim,
+        customize=lambda rt: rt.providers.plugins.append(plugin),
     ) as bot:
         response = await bot.slack.command("/cashbot", "connect ponto")
 
@@ -112,15 +116,15 @@ async def test_disconnect_calls_the_plugin_and_is_audited(plugged) -> None:  # t
 
     response = await bot.slack.command("/cashbot", "disconnect ponto")
 
-    assert plugin.disconnected == [await bot.runtime.workspaces.workspace_id("T0CASHBOT")]
+    assert plugin.disconnected == [await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")]
     assert "revoked" in str(response.json()["blocks"])
     assert ("U0ADMIN", "disconnect.ponto", "ok") in await audit_actions(bot)
 
 
 async def test_status_and_usage(plugged) -> None:  # type: ignore[no-untyped-def]
     bot, _ = plugged
-    workspace_id = await bot.runtime.workspaces.workspace_id("T0CASHBOT")
-    await bot.runtime.connections.save(
+    workspace_id = await bot.runtime.services.workspaces.workspace_id("T0CASHBOT")
+    await bot.runtime.services.connections.save(
         workspace_id, Provider.PONTO, {"refresh_token": "r"}, connected_by="U0ADMIN", external_name="Acme NV"
     )
 

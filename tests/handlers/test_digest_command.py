@@ -82,7 +82,7 @@ async def test_only_managers_change_it_and_only_where_figures_are_allowed(
 ) -> None:
     async with digest_bot(database_url, slack_sim, clock) as bot:
         workspace_id = await seed(bot)
-        await bot.runtime.access.set_public(workspace_id, CHANNEL, True)
+        await bot.runtime.services.access.set_public(workspace_id, CHANNEL, True)
         member = said(
             await bot.slack.command("/cashbot", "digest here", user_id="U0MEMBER", channel_id=CHANNEL)
         )

@@ -72,7 +72,7 @@ async def test_a_command_that_breaks_answers_with_a_reference_to_the_log(
     broken_bot: BrokenBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     bot, _ = broken_bot
-    await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
+    await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
     caplog.set_level(logging.ERROR)
 
     response = await bot.slack.command("/cash", user_id="U0ADMIN")
@@ -88,7 +88,7 @@ async def test_a_button_that_breaks_answers_with_a_reference_to_the_log(
     broken_bot: BrokenBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     bot, broken = broken_bot
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     yuki = await data.connect(database, workspace_id, Provider.YUKI)
     items = [

@@ -61,7 +61,7 @@ def money(amount: Decimal, currency: str = "EUR") -> str:
 
 
 async def seed(bot: BotUnderTest, items: list[Item] | None = None) -> int:
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     yuki = await data.connect(database, workspace_id, Provider.YUKI)
     await data.add_items(database, workspace_id, yuki, sample_items() if items is None else items)
@@ -155,7 +155,7 @@ async def test_show_more_pages_through_the_rest(bot: BotUnderTest) -> None:
     assert "(21-25 of 25)" in blocks_to_text(third) and not any(
         b["type"] == "actions" for b in third["blocks"]
     )
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         views = (
             await session.execute(
                 select(AuditEvent).where(AuditEvent.action == "view.overdue").order_by(AuditEvent.seq)
@@ -183,7 +183,7 @@ async def test_pulling_every_page_raises_an_alert(bot: BotUnderTest) -> None:
         await bot.slack.block_action("overdue_more", _more_button(payload)["value"], user_id="U0ADMIN")
         payload = (await bot.sim.wait_for_response(page - 1))[-1].params
 
-    alerts = await bot.runtime.alerts.open_alerts(workspace_id)
+    alerts = await bot.runtime.services.alerts.open_alerts(workspace_id)
     assert [(a.kind, a.detail["pages"]) for a in alerts] == [("unusual_access", 5)]
     assert "paged through every overdue invoice" in alerts[0].title
 
@@ -216,7 +216,7 @@ async def test_hostile_arguments_get_an_answer_or_the_usage(bot: BotUnderTest, t
     assert "Overdue receivables" in raw or "Usage: `/overdue" in raw, raw[:300]
     assert "<!channel>" not in raw and "<!here" not in raw and "<https://evil" not in raw
     assert "Something went wrong" not in raw
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         assert (await session.execute(select(func.count()).select_from(OpenItem))).scalar_one() == len(
             sample_items()
         )
@@ -237,7 +237,7 @@ async def test_member_without_access_is_refused_and_many_refusals_alert(bot: Bot
 
     assert all("don't have access" in a["text"] for a in answers)
     assert "INV-" not in json.dumps(answers)
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         denied = (
             await session.execute(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.outcome == "denied")
@@ -249,7 +249,7 @@ async def test_member_without_access_is_refused_and_many_refusals_alert(bot: Bot
 
 
 async def test_without_yuki_the_answer_offers_to_connect_it(bot: BotUnderTest) -> None:
-    await data.workspace(bot.runtime.database, installed_by="U0ADMIN")
+    await data.workspace(bot.runtime.core.database, installed_by="U0ADMIN")
 
     payload = await overdue(bot)
 

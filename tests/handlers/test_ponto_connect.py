@@ -54,7 +54,7 @@ async def consent(browser: httpx.AsyncClient, link: str) -> str:
 
 
 async def connections(bot: BotUnderTest) -> list[Connection]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list((await session.execute(select(Connection))).scalars())
 
 
@@ -83,7 +83,7 @@ async def test_the_full_consent_flow_connects_ponto(
     assert start.headers["referrer-policy"] == "no-referrer" and start.headers["cache-control"] == "no-store"
     cookie = start.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/oauth/ponto/callback" in cookie
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         state = (await session.execute(select(OAuthState))).scalar_one()
     assert state.state_hash == token_hash(query["state"]) and (state.code_verifier or "").startswith("f1:")
 
@@ -111,7 +111,7 @@ async def test_the_full_consent_flow_connects_ponto(
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert secrets and not [s for s in secrets if s in logged], "no Ponto token in any log line"
     assert any("Ponto is connected" in text for text in slack_posts(bot))
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         actions = [(e.action, e.outcome) for e in (await session.execute(select(AuditEvent))).scalars()]
     assert ("connect.ponto", "ok") in actions
 
@@ -166,7 +166,7 @@ async def test_a_state_from_another_browser_is_refused(bot: BotUnderTest, browse
 
 async def test_an_expired_state_is_refused(bot: BotUnderTest, browser: httpx.AsyncClient) -> None:
     callback = await consent(browser, await connect_link(bot))
-    async with bot.runtime.database.write() as session:  # eleven minutes pass
+    async with bot.runtime.core.database.write() as session:  # eleven minutes pass
         await session.execute(
             update(OAuthState).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
         )
@@ -267,7 +267,7 @@ async def first_sync(bot: BotUnderTest) -> SyncRun:
     """The sync the callback started in the background, once finished."""
     async with asyncio.timeout(10):
         while True:
-            async with bot.runtime.database.read() as session:
+            async with bot.runtime.core.database.read() as session:
                 run = (await session.execute(select(SyncRun))).scalar_one_or_none()
             if run is not None and run.outcome != "running":
                 return run

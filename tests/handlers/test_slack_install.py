@@ -61,14 +61,14 @@ async def test_install_stores_workspace_with_encrypted_token(multi_bot: BotUnder
     assert len(tokens) == 1
     issued = [t for t in multi_bot.sim.tokens if t.startswith("xoxb-sim-")]
     bot_token = issued[-1]
-    async with multi_bot.runtime.database.read() as session:
+    async with multi_bot.runtime.core.database.read() as session:
         workspace = (await session.execute(select(Workspace))).scalar_one()
         stored = (await session.execute(select(SlackInstallation))).scalar_one()
     assert workspace.team_id == DEFAULT_TEAM
     assert workspace.installed_by_user_id == "U0ADMIN"
     assert stored.bot_token and stored.bot_token.startswith("f1:")
     assert bot_token not in await dump_all_rows(multi_bot.settings.database_url)
-    if multi_bot.runtime.database.is_sqlite:
+    if multi_bot.runtime.core.database.is_sqlite:
         assert bot_token.encode() not in raw_sqlite_bytes(multi_bot.settings.database_url)
 
 
@@ -107,7 +107,7 @@ async def test_app_uninstalled_deletes_tokens(multi_bot: BotUnderTest) -> None:
     response = await multi_bot.slack.event({"type": "app_uninstalled"})
 
     assert response.status_code == 200
-    async with multi_bot.runtime.database.read() as session:
+    async with multi_bot.runtime.core.database.read() as session:
         installs = (await session.execute(select(func.count()).select_from(SlackInstallation))).scalar()
         bots = (await session.execute(select(func.count()).select_from(SlackBot))).scalar()
         workspace = (await session.execute(select(Workspace))).scalar_one()
@@ -128,7 +128,7 @@ async def test_tokens_revoked_for_bot_deletes_tokens_and_is_idempotent(
     again = await multi_bot.slack.event({"type": "app_uninstalled"})
 
     assert (first.status_code, retried.status_code, again.status_code) == (200, 200, 200)
-    async with multi_bot.runtime.database.read() as session:
+    async with multi_bot.runtime.core.database.read() as session:
         count = (await session.execute(text("SELECT COUNT(*) FROM slack_installation"))).scalar()
     assert count == 0
 
@@ -144,7 +144,7 @@ async def test_expired_state_is_refused(multi_bot: BotUnderTest) -> None:
         start = await browser.get(f"{multi_bot.url}/slack/install")
         cookie = start.headers["set-cookie"].split(";")[0]
         approve = await browser.get(start.headers["location"])
-        async with multi_bot.runtime.database.write() as session:
+        async with multi_bot.runtime.core.database.write() as session:
             await session.execute(
                 update(OAuthState).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
             )
@@ -157,7 +157,7 @@ async def test_expired_state_is_refused(multi_bot: BotUnderTest) -> None:
 async def test_an_uninstall_that_failed_is_done_when_slack_retries(multi_bot: BotUnderTest) -> None:
     """A failed listener answers 5xx; Slack's retry of the same event_id must run it, not skip it."""
     await install(multi_bot)
-    database = multi_bot.runtime.database
+    database = multi_bot.runtime.core.database
     await _break_uninstalls(database)
 
     first = await multi_bot.slack.event({"type": "app_uninstalled"}, event_id="EvUNINSTALL1")

@@ -33,19 +33,19 @@ pytestmark = pytest.mark.usefixtures("yuki_sim")
 
 
 async def connections(bot: BotUnderTest) -> list[Connection]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return list((await session.execute(select(Connection))).scalars())
 
 
 async def audit(bot: BotUnderTest) -> list[tuple[str, str, str]]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
         return [(row.action, row.outcome, row.detail) for row in rows]
 
 
 async def dump(bot: BotUnderTest) -> str:
     """Every text value in the tables a key could have leaked into."""
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         rows = []
         for model in (Connection, ConnectLink, AuditEvent, SyncRun, CallBudget):
             table = model.__table__
@@ -97,7 +97,7 @@ async def test_good_key_connects_the_chosen_administration(
 async def test_first_sync_runs_after_connecting(yuki_bot: BotUnderTest, yuki_sim: YukiSimulator) -> None:
     await connect_yuki(yuki_bot)
 
-    async with yuki_bot.runtime.database.read() as session:
+    async with yuki_bot.runtime.core.database.read() as session:
         stored = (await session.execute(select(OpenItem).where(OpenItem.kind == "receivable"))).scalars()
         ids = {item.provider_item_id for item in stored}
     assert ids == {item.id for item in yuki_sim.receivables()}
@@ -169,7 +169,7 @@ async def test_an_expired_link_is_refused_without_calling_yuki(
     browser = YukiConnectBrowser()
     try:
         await browser.open(link)
-        async with yuki_bot.runtime.database.write() as session:
+        async with yuki_bot.runtime.core.database.write() as session:
             past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
             await session.execute(update(ConnectLink).values(expires_at=past))
         expired = await browser.submit_key(SANDBOX_KEY)
@@ -294,7 +294,7 @@ async def test_bank_and_cash_accounts_can_be_chosen_on_the_form(
     await wait_for_syncs(yuki_bot, 1)
 
     assert "Yuki is connected" in done.text
-    async with yuki_bot.runtime.database.read() as session:
+    async with yuki_bot.runtime.core.database.read() as session:
         codes = set((await session.execute(select(LedgerBalance.gl_code))).scalars())
     assert codes == {"550000", "550100", "570000"}
     status = json.dumps((await yuki_bot.slack.command("/cashbot", "status")).json(), ensure_ascii=False)

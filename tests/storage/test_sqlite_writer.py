@@ -6,10 +6,9 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import Table, select
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import SystemClock
-from bot.errors import StorageUnavailable
+from bot.errors import ConstraintViolation, StorageUnavailable
 from storage.database import Database
 from storage.models import AuditEvent
 from tests.harness import DatabaseFactory
@@ -49,12 +48,12 @@ async def test_rows_read_back_as_the_orm_wrote_them(database_url: str) -> None:
     assert all(e.occurred_at.tzinfo is not None and e.detail == '{"é": "ü"}' for e in stored)
 
 
-async def test_a_duplicate_is_an_integrity_error_and_nothing_of_the_batch_lands(database_url: str) -> None:
+async def test_a_duplicate_is_a_constraint_violation_and_none_of_the_batch_lands(database_url: str) -> None:
     database = Database(database_url, clock=SystemClock())
     now = dt.datetime.now(dt.UTC)
     await database.insert_rows(TABLE, [row(1, now)])
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ConstraintViolation):
         await database.insert_rows(TABLE, [row(2, now), row(1, now)])
 
     async with database.read() as session:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import Actor
+from bot.domain import Actor, AuditOutcome
 from bot.features.access.rights import AccessService
 from bot.features.access.usage_watch import UsageWatch
 from bot.providers.base import Audit
@@ -52,7 +52,7 @@ class ViewGate:
                 team_id=actor.team_id,
                 actor=actor.user_id,
                 action=_action(command),
-                outcome="denied",
+                outcome=AuditOutcome.DENIED,
                 channel_id=channel_id,
                 detail={"command": command},
             )

@@ -19,13 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-
 from bot.clock import Clock
 from bot.domain import Actor
-from storage.database import Database, affected_rows
-from storage.models import AccessGrant, Connection, Workspace
+from storage import access as queries
+from storage.database import Database
 
 POLICY_SECONDS = 10.0
 MAX_PUBLIC_CHANNELS = 50
@@ -76,18 +73,8 @@ class AccessService:
     async def managers(self, workspace_id: int) -> set[str]:
         """User ids (besides workspace admins) who may manage cashbot here."""
         async with self._database.read() as session:
-            installer = (
-                await session.execute(
-                    select(Workspace.installed_by_user_id).where(Workspace.id == workspace_id)
-                )
-            ).scalar_one_or_none()
-            connectors = (
-                await session.execute(
-                    select(Connection.connected_by_user_id).where(
-                        Connection.workspace_id == workspace_id, Connection.connected_by_user_id.is_not(None)
-                    )
-                )
-            ).scalars()
+            installer = await queries.installer(session, workspace_id)
+            connectors = await queries.connectors(session, workspace_id)
             return {user for user in (installer, *connectors) if user}
 
     async def can_manage(self, actor: Actor, workspace_id: int) -> bool:
@@ -106,16 +93,8 @@ class AccessService:
     async def _load_policy(self, workspace_id: int) -> AccessPolicy:
         managers = await self.managers(workspace_id)
         async with self._database.read() as session:
-            granted = (
-                await session.execute(
-                    select(AccessGrant.slack_user_id).where(AccessGrant.workspace_id == workspace_id)
-                )
-            ).scalars()
-            public = (
-                await session.execute(
-                    select(Workspace.public_channel_ids).where(Workspace.id == workspace_id)
-                )
-            ).scalar_one_or_none()
+            granted = await queries.granted_users(session, workspace_id)
+            public = await queries.public_channels(session, workspace_id)
             return AccessPolicy(frozenset(managers), frozenset(granted), frozenset(_channels(public)))
 
     def forget(self, workspace_id: int) -> None:
@@ -126,50 +105,29 @@ class AccessService:
 
     async def grants(self, workspace_id: int) -> list[GrantView]:
         async with self._database.read() as session:
-            rows = (
-                await session.execute(
-                    select(AccessGrant)
-                    .where(AccessGrant.workspace_id == workspace_id)
-                    .order_by(AccessGrant.created_at, AccessGrant.id)
-                )
-            ).scalars()
+            rows = await queries.grants(session, workspace_id)
             return [GrantView(r.slack_user_id, r.granted_by_user_id, r.created_at) for r in rows]
 
     async def grant(self, workspace_id: int, user_id: str, granted_by: str) -> bool:
         """Let `user_id` see financial data; False when they already could through a grant."""
         try:
-            async with self._database.write() as session:
-                session.add(
-                    AccessGrant(
-                        workspace_id=workspace_id,
-                        slack_user_id=user_id,
-                        granted_by_user_id=granted_by,
-                        created_at=self._clock.now(),
-                    )
-                )
-        except IntegrityError:
-            return False
+            return await queries.add_grant(
+                self._database, workspace_id, user_id, granted_by, self._clock.now()
+            )
         finally:
             self.forget(workspace_id)
-        return True
 
     async def revoke(self, workspace_id: int, user_id: str) -> bool:
         """Withdraw a grant; False when there was none."""
         async with self._database.write() as session:
-            result = await session.execute(
-                delete(AccessGrant).where(
-                    AccessGrant.workspace_id == workspace_id, AccessGrant.slack_user_id == user_id
-                )
-            )
+            removed = await queries.delete_grant(session, workspace_id, user_id)
         self.forget(workspace_id)
-        return affected_rows(result) == 1
+        return removed
 
     async def set_public(self, workspace_id: int, channel_id: str, allowed: bool) -> bool:
         """Allow or stop public answers in a channel; False when nothing changed."""
         async with self._database.write() as session:
-            workspace = (
-                await session.execute(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
-            ).scalar_one()
+            workspace = await queries.workspace_for_update(session, workspace_id)
             channels = _channels(workspace.public_channel_ids)
             changed = (channel_id not in channels) if allowed else (channel_id in channels)
             if allowed:

@@ -6,10 +6,8 @@ import csv
 import datetime as dt
 import io
 
-from sqlalchemy import select
-
 from storage.database import Database
-from storage.models import AuditEvent
+from storage.ops import audit_rows_since
 
 COLUMNS = ("occurred_at", "team_id", "actor", "action", "outcome", "channel_id", "detail", "chain", "seq")
 
@@ -20,13 +18,6 @@ async def export_csv(database: Database, since: dt.date) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    async with database.read() as session:
-        rows = await session.stream_scalars(
-            select(AuditEvent)
-            .where(AuditEvent.occurred_at >= start)
-            .order_by(AuditEvent.occurred_at, AuditEvent.id)
-        )
-        async for row in rows:
-            who = (row.occurred_at.isoformat(), row.team_id or "", row.actor, row.action, row.outcome)
-            writer.writerow((*who, row.channel_id or "", row.detail, row.chain, row.seq))
+    async for occurred_at, *rest in audit_rows_since(database, start):
+        writer.writerow((occurred_at.isoformat(), *("" if value is None else value for value in rest)))
     return out.getvalue()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from bot.domain import AuditOutcome
 from bot.features.audit.trail import AuditEntry, AuditTrail
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class AuditBatcher:
         team_id: str | None,
         actor: str,
         action: str,
-        outcome: str = "ok",
+        outcome: AuditOutcome = AuditOutcome.OK,
         channel_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:

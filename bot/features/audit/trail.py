@@ -10,20 +10,18 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot.clock import Clock
-from storage.database import Database
+from bot.domain import AuditOutcome
+from bot.errors import ConstraintViolation
+from storage import audit as queries
+from storage.database import Database, Session
 from storage.models import AuditEvent
 
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
-AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 GLOBAL_CHAIN = "global"
 APPEND_ATTEMPTS = 8
 VERIFY_BATCH = 1000
@@ -36,7 +34,7 @@ class AuditEntry:
     team_id: str | None
     actor: str
     action: str
-    outcome: str = "ok"
+    outcome: AuditOutcome = AuditOutcome.OK
     channel_id: str | None = None
     detail: dict[str, Any] | None = None
 
@@ -111,7 +109,7 @@ class AuditTrail:
         team_id: str | None,
         actor: str,
         action: str,
-        outcome: str = "ok",
+        outcome: AuditOutcome = AuditOutcome.OK,
         channel_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
@@ -127,7 +125,7 @@ class AuditTrail:
             try:
                 async with self._appending:
                     return await self._append(by_chain)
-            except IntegrityError:
+            except ConstraintViolation:
                 for chain in by_chain:  # another process appended the same seq first; read the new head
                     self._heads.pop(chain, None)
         raise RuntimeError(f"could not append to audit chains {sorted(by_chain)}")
@@ -139,13 +137,10 @@ class AuditTrail:
         async with self._database.write() as session:
             for chain in sorted(by_chain):  # a fixed order, so two batches never wait on each other
                 # Appends to one chain queue up here across processes, the head read inside.
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain}
-                )
+                await queries.lock_chain(session, chain)
                 start = self._heads.get(chain) or await self._head(session, chain)
                 rows, heads[chain] = self._chain_rows(chain, start, by_chain[chain])
-                # Core executemany: one statement for the batch, without the ORM's per-row bookkeeping.
-                await session.execute(insert(AUDIT_TABLE), rows)
+                await queries.insert_events(session, rows)
         self._remember(heads)
         return heads
 
@@ -164,7 +159,7 @@ class AuditTrail:
                     start = await self._head(session, chain)
             chain_rows, heads[chain] = self._chain_rows(chain, start, by_chain[chain])
             rows += chain_rows
-        await self._database.insert_rows(AUDIT_TABLE, rows)
+        await queries.insert_events_alone(self._database, rows)
         self._remember(heads)
         return heads
 
@@ -193,16 +188,8 @@ class AuditTrail:
         self._heads.update({chain: (head.seq, head.row_hash) for chain, head in heads.items()})
 
     @staticmethod
-    async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
-        head = (
-            await session.execute(
-                select(AuditEvent.seq, AuditEvent.row_hash)
-                .where(AuditEvent.chain == chain)
-                .order_by(AuditEvent.seq.desc())
-                .limit(1)
-            )
-        ).one_or_none()
-        return (head[0], head[1]) if head else (0, GENESIS)
+    async def _head(session: Session, chain: str) -> tuple[int, str]:
+        return await queries.chain_head(session, chain) or (0, GENESIS)
 
     async def verify(self) -> VerifyReport:
         """Walk every chain from its start; report the first altered, reordered or missing row of each."""
@@ -218,11 +205,7 @@ class AuditTrail:
 
     async def _chains(self) -> list[str]:
         async with self._database.read() as session:
-            return list(
-                (
-                    await session.execute(select(AuditEvent.chain).distinct().order_by(AuditEvent.chain))
-                ).scalars()
-            )
+            return await queries.chain_names(session)
 
     async def _verify_chain(self, chain: str) -> tuple[int, BrokenLink | None]:
         expected_seq, prev_hash, count = 1, GENESIS, 0
@@ -259,16 +242,7 @@ class AuditTrail:
         last = 0
         while True:
             async with self._database.read() as session:
-                batch = list(
-                    (
-                        await session.execute(
-                            select(AuditEvent)
-                            .where(AuditEvent.chain == chain, AuditEvent.seq > last)
-                            .order_by(AuditEvent.seq)
-                            .limit(VERIFY_BATCH)
-                        )
-                    ).scalars()
-                )
+                batch = await queries.events_after(session, chain, last, VERIFY_BATCH)
             for row in batch:
                 yield row
             if len(batch) < VERIFY_BATCH:
@@ -277,7 +251,4 @@ class AuditTrail:
 
     async def count(self, team_id: str | None = None) -> int:
         async with self._database.read() as session:
-            query = select(func.count()).select_from(AuditEvent)
-            if team_id is not None:
-                query = query.where(AuditEvent.chain == team_id)
-            return int((await session.execute(query)).scalar_one())
+            return await queries.count_events(session, team_id)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 
-from sqlalchemy import select, update
-
 from bot.clock import Clock
 from bot.domain import LinkGrant, Provider
 from bot.errors import LinkInvalid
+from storage import connect_links as queries
 from storage.crypto import SecretBox, one_time_token, token_hash
-from storage.database import Database, affected_rows
-from storage.models import ConnectLink, Workspace
+from storage.database import Database
+from storage.models import ConnectLink
 
 LINK_TTL = dt.timedelta(minutes=15)
 
@@ -38,17 +37,9 @@ class ConnectLinks:
         token = one_time_token()
         now = self._clock.now()
         async with self._database.write() as session:
-            await session.execute(
-                update(ConnectLink)
-                .where(
-                    ConnectLink.workspace_id == workspace_id,
-                    ConnectLink.provider == provider.value,
-                    ConnectLink.used_at.is_(None),
-                    ConnectLink.revoked_at.is_(None),
-                )
-                .values(revoked_at=now, pending_secret=None)
-            )
-            session.add(
+            await queries.revoke_live_links(session, workspace_id, provider.value, now)
+            queries.add_link(
+                session,
                 ConnectLink(
                     token_hash=token_hash(token),
                     workspace_id=workspace_id,
@@ -56,20 +47,14 @@ class ConnectLinks:
                     provider=provider.value,
                     created_at=now,
                     expires_at=now + self._ttl,
-                )
+                ),
             )
         return token
 
     async def peek(self, token: str, provider: Provider) -> LinkGrant:
         """The link's grant if it is still usable; LinkInvalid (with the reason) otherwise."""
         async with self._database.read() as session:
-            row = (
-                await session.execute(
-                    select(ConnectLink, Workspace.team_id)
-                    .join(Workspace, Workspace.id == ConnectLink.workspace_id)
-                    .where(ConnectLink.token_hash == token_hash(token or ""))
-                )
-            ).one_or_none()
+            row = await queries.link_by_hash(session, token_hash(token or ""))
         if row is None or row[0].provider != provider.value:
             raise LinkInvalid("This link is not valid. Ask for a new one in Slack with /cashbot connect.")
         link, team_id = row
@@ -81,17 +66,8 @@ class ConnectLinks:
         grant = await self.peek(token, provider)
         now = self._clock.now()
         async with self._database.write() as session:
-            result = await session.execute(
-                update(ConnectLink)
-                .where(
-                    ConnectLink.id == grant.link_id,
-                    ConnectLink.used_at.is_(None),
-                    ConnectLink.revoked_at.is_(None),
-                    ConnectLink.expires_at > now,
-                )
-                .values(used_at=now, pending_secret=None)
-            )
-        if affected_rows(result) != 1:
+            used = await queries.use_link(session, grant.link_id, now)
+        if not used:
             raise LinkInvalid(
                 "This link has already been used. Ask for a new one in Slack with /cashbot connect."
             )
@@ -101,33 +77,23 @@ class ConnectLinks:
         """Keep a secret on the link, encrypted, until the link is used or expires."""
         sealed = self._box.encrypt(secret, purpose=f"connect_link.pending_secret:{link_id}")
         async with self._database.write() as session:
-            await session.execute(
-                update(ConnectLink).where(ConnectLink.id == link_id).values(pending_secret=sealed)
-            )
+            await queries.set_pending_secret(session, link_id, sealed)
 
     async def unstash(self, link_id: int) -> str | None:
         async with self._database.read() as session:
-            sealed = (
-                await session.execute(select(ConnectLink.pending_secret).where(ConnectLink.id == link_id))
-            ).scalar_one_or_none()
+            sealed = await queries.pending_secret(session, link_id)
         return self._box.decrypt_optional(sealed, purpose=f"connect_link.pending_secret:{link_id}")
 
     async def issue_csrf(self, link_id: int) -> str:
         """A CSRF token for the link's form; only its hash is kept."""
         csrf = one_time_token()
         async with self._database.write() as session:
-            await session.execute(
-                update(ConnectLink)
-                .where(ConnectLink.id == link_id)
-                .values(csrf_hash=token_hash(csrf), opened_at=self._clock.now())
-            )
+            await queries.set_csrf(session, link_id, token_hash(csrf), self._clock.now())
         return csrf
 
     async def check_csrf(self, link_id: int, csrf: str | None) -> bool:
         async with self._database.read() as session:
-            stored = (
-                await session.execute(select(ConnectLink.csrf_hash).where(ConnectLink.id == link_id))
-            ).scalar_one_or_none()
+            stored = await queries.csrf_hash(session, link_id)
         return (
             bool(csrf)
             and stored is not None

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.clock import Clock
 from bot.features.cash.position import CashPosition, CashService
 from bot.features.digest.schedule import Occurrence
@@ -25,7 +23,7 @@ from bot.features.receivables.overdue import (
 )
 from storage import digest_queries as queries
 from storage import reports
-from storage.database import Database
+from storage.database import Database, Session
 
 WEEK = dt.timedelta(days=7)
 CONSENT_WARNING = dt.timedelta(days=14)
@@ -220,9 +218,7 @@ def _data_as_of(cash: CashPosition) -> dt.datetime | None:
     return min(moments) if moments else None
 
 
-async def _series(
-    session: AsyncSession, workspace_id: int, cash: CashPosition, as_of: dt.date
-) -> Series | None:
+async def _series(session: Session, workspace_id: int, cash: CashPosition, as_of: dt.date) -> Series | None:
     """Daily cash in the main currency: back from today's balance, forward with what falls due."""
     if not cash.totals or cash.totals[0].accounts == 0:
         return None

@@ -13,13 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
-
 from bot.clock import Clock
+from bot.errors import ConstraintViolation
 from bot.features.digest.compose import Digest, DigestComposer
 from bot.features.digest.schedule import Occurrence, latest, local_date
 from bot.features.digest.settings import DigestSettings, DigestSettingsStore
+from storage import digest_queries as queries
 from storage.database import Database
 from storage.models import DigestRun
 from storage.outbox import Envelope, enqueue
@@ -116,12 +115,7 @@ class DigestRunner:
             return set()
         pairs = [(s.workspace_id, o.period_key) for s, o in candidates]
         async with self._database.read() as session:
-            rows = await session.execute(
-                select(DigestRun.workspace_id, DigestRun.period_key).where(
-                    tuple_(DigestRun.workspace_id, DigestRun.period_key).in_(pairs)
-                )
-            )
-            return {(workspace_id, period) for workspace_id, period in rows}
+            return await queries.recorded_runs(session, pairs)
 
     async def _record(
         self,
@@ -135,10 +129,9 @@ class DigestRunner:
         run.late, run.figures = digest.late, digest.figures
         try:
             async with self._database.write() as session:
-                session.add(run)
-                await session.flush()
+                await queries.add_run(session, run)
                 await enqueue(session, envelopes, self._clock.now())
-        except IntegrityError:
+        except ConstraintViolation:
             return False
         log.info("digest.enqueued", extra={"team_id": settings.team_id, "period": occurrence.period_key})
         return True
@@ -146,8 +139,8 @@ class DigestRunner:
     async def _record_missed(self, settings: DigestSettings, occurrence: Occurrence) -> bool:
         try:
             async with self._database.write() as session:
-                session.add(self._run(settings, occurrence, MISSED))
-        except IntegrityError:
+                await queries.add_run(session, self._run(settings, occurrence, MISSED))
+        except ConstraintViolation:
             return False
         log.warning("digest.missed", extra={"team_id": settings.team_id, "period": occurrence.period_key})
         return True

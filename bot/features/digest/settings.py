@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-
 from bot.clock import Clock
 from bot.features.digest.schedule import Schedule
+from storage import digest_queries as queries
 from storage.database import Database
 from storage.models import Workspace
 
@@ -44,17 +43,13 @@ class DigestSettingsStore:
 
     async def get(self, workspace_id: int) -> DigestSettings:
         async with self._database.read() as session:
-            row = await session.get_one(Workspace, workspace_id)
+            row = await queries.workspace(session, workspace_id)
         return _settings(row)
 
     async def subscribed(self) -> list[DigestSettings]:
         """Every installed workspace with the digest on, broken or not."""
         async with self._database.read() as session:
-            rows = await session.scalars(
-                select(Workspace).where(
-                    Workspace.digest_enabled.is_(True), Workspace.uninstalled_at.is_(None)
-                )
-            )
+            rows = await queries.subscribed_workspaces(session)
             return [_settings(row) for row in rows]
 
     async def post_here(self, workspace_id: int, channel_id: str, locale: str | None) -> None:
@@ -86,15 +81,13 @@ class DigestSettingsStore:
     async def mark_broken(self, workspace_id: int, channel_id: str, reason: str) -> None:
         """Slack refused this channel for good; only if it is still the digest's channel."""
         async with self._database.write() as session:
-            await session.execute(
-                update(Workspace)
-                .where(Workspace.id == workspace_id, Workspace.digest_channel_id == channel_id)
-                .values(digest_broken_at=self._clock.now(), digest_broken_reason=reason[:64])
+            await queries.mark_channel_broken(
+                session, workspace_id, channel_id, self._clock.now(), reason[:64]
             )
 
     async def _update(self, workspace_id: int, **values: object) -> None:
         async with self._database.write() as session:
-            await session.execute(update(Workspace).where(Workspace.id == workspace_id).values(**values))
+            await queries.update_workspace(session, workspace_id, **values)
 
 
 def _settings(row: Workspace) -> DigestSettings:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from bot.features.digest.runner import digest_key
+from storage import digest_queries as queries
 from storage.database import Database
-from storage.models import DigestRun, OutboxMessage
 
 RECENT = 4
 
@@ -30,19 +28,9 @@ async def recent_runs(
     database: Database, workspace_id: int, team_id: str, limit: int = RECENT
 ) -> list[RunLine]:
     async with database.read() as session:
-        runs = (
-            await session.scalars(
-                select(DigestRun)
-                .where(DigestRun.workspace_id == workspace_id)
-                .order_by(DigestRun.period_key.desc())
-                .limit(limit)
-            )
-        ).all()
+        runs = await queries.recent_runs(session, workspace_id, limit)
         keys = [digest_key(team_id, run.period_key) for run in runs]
-        messages = {
-            row.key: row
-            for row in await session.scalars(select(OutboxMessage).where(OutboxMessage.key.in_(keys)))
-        }
+        messages = await queries.outbox_by_key(session, keys)
     lines = []
     for run in runs:
         message = messages.get(digest_key(team_id, run.period_key))

@@ -13,17 +13,15 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
+from bot.errors import ConstraintViolation
 from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
-from bot.features.incidents.records import IncidentFacts, alert_channel, unresolved
-from bot.features.sync.runner import SyncResult
+from bot.features.incidents.records import IncidentFacts, alert_channel
+from bot.features.sync.runner import RunOutcome, SyncResult
 from bot.providers.connections import ConnectionService, ConnectionView
-from storage.database import Database, affected_rows
+from storage import incidents as queries
+from storage.database import Database, Session
 from storage.models import Incident
 from storage.outbox import Envelope, enqueue
 
@@ -66,9 +64,9 @@ class IncidentService:
     async def sync_finished(self, result: SyncResult) -> None:
         """A SyncService listener: a success recovers the provider, a failure feeds its incident."""
         provider = result.provider.value
-        if result.outcome in ("success", "partial"):
+        if result.outcome in (RunOutcome.SUCCESS, RunOutcome.PARTIAL):
             await self.recovered(result.workspace_id, provider, SELF_HEALING_KINDS)
-        elif result.outcome == "failed" and result.error_code != "storage_unavailable":
+        elif result.outcome == RunOutcome.FAILED and result.error_code != "storage_unavailable":
             connection = await self._connections.find(result.workspace_id, result.provider)
             reauth = connection is not None and connection.state == ConnectionState.NEEDS_REAUTH
             await self.failed(
@@ -85,13 +83,13 @@ class IncidentService:
                 async with self._database.write() as session:
                     await self._failed(session, workspace_id, provider, kind, code, repeats, connection)
                 return
-            except IntegrityError:  # another worker opened the same incident first: count on that one
+            except ConstraintViolation:  # another worker opened the same incident first: count on that one
                 if attempt:
                     raise
 
     async def _failed(
         self,
-        session: AsyncSession,
+        session: Session,
         workspace_id: int,
         provider: str,
         kind: str,
@@ -100,12 +98,12 @@ class IncidentService:
         connection: ConnectionView | None,
     ) -> None:
         now = self._clock.now()
-        row = await unresolved(session, workspace_id, f"{provider}:{kind}")
+        row = await queries.unresolved(session, workspace_id, f"{provider}:{kind}")
         if row is not None and not repeats:
             return
         if row is None:
             row = _new(workspace_id, provider, kind, code, now)
-            session.add(row)
+            queries.add_incident(session, row)
         else:
             row.failures, row.last_failed_at, row.error_code = row.failures + 1, now, code
         phase = None
@@ -122,20 +120,14 @@ class IncidentService:
 
     async def recovered(self, workspace_id: int, provider: str, kinds: Collection[str]) -> int:
         """Resolve the provider's incidents of these kinds; a posted one gets its recovery. How many."""
-        unresolved_now = (
-            Incident.workspace_id == workspace_id,
-            Incident.provider == provider,
-            Incident.kind.in_(tuple(kinds)),
-            Incident.resolved_at.is_(None),
-        )
         async with self._database.read() as session:
             # Most successful syncs have nothing to recover: a read, not a write, tells.
-            if await session.scalar(select(Incident.id).where(*unresolved_now).limit(1)) is None:
+            if not await queries.any_unresolved(session, workspace_id, provider, kinds):
                 return 0
         connection = await self._connections.find(workspace_id, Provider(provider))
         now = self._clock.now()
         async with self._database.write() as session:
-            rows = (await session.scalars(select(Incident).where(*unresolved_now).with_for_update())).all()
+            rows = await queries.lock_unresolved(session, workspace_id, provider, kinds)
             for row in rows:
                 row.resolved_at = now
             await session.flush()
@@ -150,11 +142,7 @@ class IncidentService:
         """(workspace, provider) of lone failures to sync again now: does it still fail?"""
         now = self._clock.now()
         async with self._database.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Incident).where(Incident.resolved_at.is_(None), Incident.opened_at.is_(None))
-                )
-            ).all()
+            rows = await queries.unresolved_incidents(session, posted=False)
             return sorted(
                 {
                     (row.workspace_id, row.provider)
@@ -167,11 +155,7 @@ class IncidentService:
         """A reminder in the thread of each incident still open a day (then another day) after it opened."""
         now = self._clock.now()
         async with self._database.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Incident).where(Incident.resolved_at.is_(None), Incident.opened_at.is_not(None))
-                )
-            ).all()
+            rows = await queries.unresolved_incidents(session, posted=True)
             due = [IncidentFacts.of(r) for r in rows if _reminder_due(IncidentFacts.of(r), now)]
         sent = 0
         for facts in due:
@@ -183,14 +167,10 @@ class IncidentService:
         if connection is None or connection.state == ConnectionState.DISCONNECTED:
             return 0  # disconnected on purpose: nobody needs a daily nudge about it
         async with self._database.write() as session:
-            moved = await session.execute(
-                update(Incident)
-                .where(Incident.id == facts.id, Incident.reminders == facts.reminders)
-                .values(reminders=facts.reminders + 1)
-            )
-            if affected_rows(moved) != 1:
+            row = await queries.count_reminder(session, facts.id, facts.reminders)
+            if row is None:
                 return 0  # another worker reminded first
-            facts = IncidentFacts.of(await session.get_one(Incident, facts.id))
+            facts = IncidentFacts.of(row)
             await enqueue(session, self._envelopes("reminder", facts, connection, now), now)
         return 1
 

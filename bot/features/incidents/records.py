@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.database import Database
-from storage.models import Incident, Workspace
+from storage import incidents as queries
+from storage.database import Database, Session
+from storage.models import Incident
 
 # `/cashbot alerts off` is stored in alert_channel_id itself: Slack channel ids are never "off".
 ALERTS_OFF = "off"
@@ -74,45 +72,24 @@ class AlertChannel:
         return self.chosen or self.digest
 
 
-async def alert_channel(session: AsyncSession, workspace_id: int) -> AlertChannel:
-    row = await session.get_one(Workspace, workspace_id)
-    return AlertChannel(row.alert_channel_id, row.digest_channel_id)
+async def alert_channel(session: Session, workspace_id: int) -> AlertChannel:
+    return AlertChannel(*await queries.workspace_channels(session, workspace_id))
 
 
 async def set_alert_channel(database: Database, workspace_id: int, channel_id: str) -> None:
     """A channel id, or ALERTS_OFF."""
     async with database.write() as session:
-        await session.execute(
-            update(Workspace).where(Workspace.id == workspace_id).values(alert_channel_id=channel_id[:32])
-        )
-
-
-async def unresolved(session: AsyncSession, workspace_id: int, subject: str) -> Incident | None:
-    """The unresolved incident of a subject, locked for this transaction (on PostgreSQL)."""
-    return (
-        await session.scalars(
-            select(Incident)
-            .where(
-                Incident.workspace_id == workspace_id,
-                Incident.subject == subject,
-                Incident.resolved_at.is_(None),
-            )
-            .with_for_update()
-        )
-    ).one_or_none()
+        await queries.set_alert_channel(session, workspace_id, channel_id)
 
 
 async def open_incidents(database: Database, workspace_id: int | None = None) -> list[IncidentFacts]:
     """Unresolved incidents that were posted (or were due to be), oldest first."""
     async with database.read() as session:
-        query = select(Incident).where(Incident.resolved_at.is_(None), Incident.opened_at.is_not(None))
-        if workspace_id is not None:
-            query = query.where(Incident.workspace_id == workspace_id)
-        rows = await session.scalars(query.order_by(Incident.id))
+        rows = await queries.unresolved_incidents(session, posted=True, workspace_id=workspace_id)
         return [IncidentFacts.of(row) for row in rows]
 
 
 async def get(database: Database, incident_id: int) -> IncidentFacts | None:
     async with database.read() as session:
-        row = await session.get(Incident, incident_id)
+        row = await queries.incident(session, incident_id)
         return None if row is None else IncidentFacts.of(row)

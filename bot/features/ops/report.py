@@ -5,14 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.clock import Clock
 from storage.database import Database
-from storage.models import Workspace
-from storage.outbox import Envelope, enqueue
-from storage.workspaces import ensure_workspace
+from storage.ops import post_once
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +51,9 @@ class OpsReporter:
             return False
         team, channel = self._target
         key = f"ops:{outcome.job}:{period}"
-        async with self._database.write() as session:
-            workspace_id = await self._workspace(session, team)
-            if workspace_id is None:
-                log.warning("ops.no_workspace", extra={"job": outcome.job})
-                return False
-            kind = "ops" if outcome.ok else "alert"
-            envelope = Envelope(key, workspace_id, kind, channel, {"text": outcome.text()})
-            return await enqueue(session, [envelope], self._clock.now()) == 1
-
-    async def _workspace(self, session: AsyncSession, team: str | None) -> int | None:
-        if team is not None:
-            return (await ensure_workspace(session, team, timezone=self._timezone)).id
-        # Single-workspace mode: the channel is in the one workspace that installed cashbot.
-        return await session.scalar(
-            select(Workspace.id).where(Workspace.uninstalled_at.is_(None)).order_by(Workspace.id).limit(1)
-        )
+        kind = "ops" if outcome.ok else "alert"
+        message = (key, kind, channel, {"text": outcome.text()})
+        new = await post_once(self._database, team, self._timezone, message)
+        if new is None:
+            log.warning("ops.no_workspace", extra={"job": outcome.job})
+        return bool(new)

@@ -6,12 +6,10 @@ import calendar
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete
-
 from bot.clock import Clock
 from bot.features.ops.report import Outcome
-from storage.database import Database, affected_rows
-from storage.models import BankTransaction
+from storage.database import Database
+from storage.ops import purge_transactions_before
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -31,10 +29,6 @@ class RetentionPurge:
 
     async def run(self) -> Outcome:
         cutoff = months_before(self._clock.now().astimezone(self._zone).date(), self._months)
-        async with self._database.write() as session:
-            result = await session.execute(
-                delete(BankTransaction).where(BankTransaction.execution_date < cutoff)
-            )
-        removed = affected_rows(result)
+        removed = await purge_transactions_before(self._database, cutoff)
         summary = f"Retention: {removed} transactions executed before {cutoff.isoformat()} deleted"
         return Outcome("retention", True, summary)

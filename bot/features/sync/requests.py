@@ -18,18 +18,17 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
-
 from bot.clock import Clock
-from bot.domain import Provider
+from bot.domain import Provider, RequestOutcome
+from bot.errors import ConstraintViolation
 from bot.features.sync.runner import RunOutcome, SyncResult, SyncService
 from bot.providers import registry
 from bot.providers.base import CallBudget
 from storage import reports
+from storage import sync_requests as queries
 from storage.crypto import SecretBox
-from storage.database import Database, affected_rows
-from storage.models import SyncRequest, Workspace
+from storage.database import Database
+from storage.models import SyncRequest
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,8 @@ class SyncRequests:
     async def _insert(self, ask: SyncAsk, providers: list[str], connected: int, now: dt.datetime) -> bool:
         try:
             async with self._database.write() as session:
-                session.add(
+                queries.add_request(
+                    session,
                     SyncRequest(
                         workspace_id=ask.workspace_id,
                         provider=None if len(providers) == connected else providers[0],
@@ -170,9 +170,9 @@ class SyncRequests:
                         created_at=now,
                         requester_locale=(ask.locale or "")[:16] or None,
                         in_channel=ask.in_channel,
-                    )
+                    ),
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             return False  # one is already waiting or running for this workspace
         return True
 
@@ -189,48 +189,20 @@ class SyncRequests:
     async def _expire(self) -> None:
         """Requests nobody ran while their response_url was valid can no longer be answered."""
         async with self._database.write() as session:
-            await session.execute(
-                update(SyncRequest)
-                .where(
-                    SyncRequest.finished_at.is_(None),
-                    SyncRequest.created_at < self._clock.now() - RESPONSE_URL_LIFETIME,
-                )
-                .values(finished_at=self._clock.now(), outcome="expired", response_url=None)
-            )
-
-    def _claimable(self) -> ColumnElement[bool]:
-        now = self._clock.now()
-        return and_(
-            SyncRequest.finished_at.is_(None),
-            or_(SyncRequest.not_before.is_(None), SyncRequest.not_before <= now),
-            or_(SyncRequest.claimed_at.is_(None), SyncRequest.claimed_at < now - STALE_CLAIM),
-        )
+            now = self._clock.now()
+            await queries.expire_requests(session, now - RESPONSE_URL_LIFETIME, now, RequestOutcome.EXPIRED)
 
     async def _waiting(self, limit: int) -> list[int]:
         async with self._database.read() as session:
-            rows = await session.execute(
-                select(SyncRequest.id).where(self._claimable()).order_by(SyncRequest.created_at).limit(limit)
-            )
-            return list(rows.scalars())
+            return await queries.claimable_ids(session, self._clock.now(), STALE_CLAIM, limit)
 
     async def _claim(self, request_id: int) -> bool:
         async with self._database.write() as session:
-            result = await session.execute(
-                update(SyncRequest)
-                .where(SyncRequest.id == request_id, self._claimable())
-                .values(claimed_at=self._clock.now(), claimed_by=self._owner)
-            )
-        return affected_rows(result) == 1
+            return await queries.claim(session, request_id, self._owner, self._clock.now(), STALE_CLAIM)
 
     async def _run(self, request_id: int) -> None:
         async with self._database.read() as session:
-            row, team_id = (
-                await session.execute(
-                    select(SyncRequest, Workspace.team_id)
-                    .join(Workspace, Workspace.id == SyncRequest.workspace_id)
-                    .where(SyncRequest.id == request_id)
-                )
-            ).one()
+            row, team_id = await queries.request_with_team(session, request_id)
             connected = {
                 s.provider
                 for s in await reports.sources(session, row.workspace_id)
@@ -241,7 +213,8 @@ class SyncRequests:
         if any(r.outcome is RunOutcome.ALREADY_RUNNING for r in results) and not self._too_old(row):
             await self._later(request_id)
             return
-        outcome = "success" if all(r.outcome in OK_OUTCOMES for r in results) else "failed"
+        ok = all(r.outcome in OK_OUTCOMES for r in results)
+        outcome = RequestOutcome.SUCCESS if ok else RequestOutcome.FAILED
         await self._follow_up(row, team_id, results)
         await self._finish(request_id, outcome)
 
@@ -251,11 +224,7 @@ class SyncRequests:
     async def _later(self, request_id: int) -> None:
         """Another sync of the connection is running: look again shortly, so the figures include it."""
         async with self._database.write() as session:
-            await session.execute(
-                update(SyncRequest)
-                .where(SyncRequest.id == request_id)
-                .values(claimed_at=None, claimed_by=None, not_before=self._clock.now() + BUSY_RETRY)
-            )
+            await queries.release(session, request_id, self._clock.now() + BUSY_RETRY)
 
     async def _follow_up(self, row: SyncRequest, team_id: str, results: tuple[SyncResult, ...]) -> None:
         finished = FinishedRequest(
@@ -278,10 +247,6 @@ class SyncRequests:
             except Exception:  # the sync itself succeeded; a lost follow-up must not undo that
                 log.exception("sync_request.follow_up_failed", extra={"request_id": row.id})
 
-    async def _finish(self, request_id: int, outcome: str) -> None:
+    async def _finish(self, request_id: int, outcome: RequestOutcome) -> None:
         async with self._database.write() as session:
-            await session.execute(
-                update(SyncRequest)
-                .where(SyncRequest.id == request_id)
-                .values(finished_at=self._clock.now(), outcome=outcome, response_url=None)
-            )
+            await queries.finish(session, request_id, self._clock.now(), outcome)

@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
-
 from bot import metrics
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider, SyncOutcome
@@ -32,6 +30,7 @@ from bot.errors import (
 from bot.features.alerts import AlertService
 from bot.providers.base import Syncer, SyncRun
 from bot.providers.connections import ConnectionService, ConnectionView
+from storage import sync_runs as queries
 from storage.database import Database
 from storage.leases import acquire_or_renew, release
 from storage.models import SyncRun as SyncRunRow
@@ -164,44 +163,35 @@ class SyncService:
                 started_at=self._clock.now(),
                 outcome=SyncOutcome.RUNNING.value,
             )
-            session.add(row)
-            await session.flush()
-            run_id = row.id
+            run_id = await queries.open_run(session, row)
         return SyncRun(run_id, connection.workspace_id, connection.provider, trigger)
 
     async def _close_interrupted(self, connection_id: int) -> None:
         """Runs still marked running when we hold the lease were killed mid-way: say so."""
         async with self._database.write() as session:
-            await session.execute(
-                update(SyncRunRow)
-                .where(
-                    SyncRunRow.connection_id == connection_id, SyncRunRow.outcome == SyncOutcome.RUNNING.value
-                )
-                .values(
-                    outcome=SyncOutcome.FAILED.value,
-                    finished_at=self._clock.now(),
-                    error_code="interrupted",
-                    error_message="the process stopped before this run finished; the next run resumed it",
-                )
+            await queries.fail_running(
+                session,
+                connection_id,
+                self._clock.now(),
+                "interrupted",
+                "the process stopped before this run finished; the next run resumed it",
             )
 
     async def _finish(
         self, run: SyncRun, outcome: SyncOutcome, code: str | None = None, message: str | None = None
     ) -> SyncResult:
         async with self._database.write() as session:
-            await session.execute(
-                update(SyncRunRow)
-                .where(SyncRunRow.id == run.id)
-                .values(
-                    outcome=outcome.value,
-                    finished_at=self._clock.now(),
-                    items_fetched=run.fetched,
-                    items_written=run.written,
-                    api_calls=run.api_calls,
-                    error_code=code,
-                    error_message=message,
-                    details=json.dumps(run.details, default=str) if run.details else None,
-                )
+            await queries.close_run(
+                session,
+                run.id,
+                outcome=outcome.value,
+                finished_at=self._clock.now(),
+                items_fetched=run.fetched,
+                items_written=run.written,
+                api_calls=run.api_calls,
+                error_code=code,
+                error_message=message,
+                details=json.dumps(run.details, default=str) if run.details else None,
             )
         return SyncResult(
             run.workspace_id,

@@ -14,19 +14,18 @@ import hmac
 import logging
 from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, select, update
-
 from bot.clock import Clock
-from bot.domain import Provider
+from bot.domain import AuditOutcome, Provider
 from bot.errors import NotConnected, ProviderError, SecretUnreadable
 from bot.providers.base import Alerts, Audit, Links
 from bot.providers.connections import ConnectionService
 from bot.providers.ponto.api import TokenSet, UserInfo, new_code_verifier
 from bot.providers.ponto.plugin import PontoConfig, PontoGateway
 from bot.providers.ponto.tokens import REAUTH_ALERT
+from storage import oauth_states as queries
 from storage.crypto import SecretBox, one_time_token, token_hash
-from storage.database import Database, affected_rows
-from storage.models import OAuthState, Workspace
+from storage.database import Database
+from storage.models import OAuthState
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,9 @@ class PontoConsent:
         state, verifier = one_time_token(), new_code_verifier()
         now = self._clock.now()
         async with self._database.write() as session:
-            await session.execute(delete(OAuthState).where(OAuthState.expires_at < now - PRUNE_AFTER))
-            session.add(
+            await queries.delete_expired_states(session, now - PRUNE_AFTER)
+            queries.add_state(
+                session,
                 OAuthState(
                     provider=Provider.PONTO.value,
                     state_hash=token_hash(state),
@@ -125,7 +125,7 @@ class PontoConsent:
                     code_verifier=self._box.encrypt(verifier, purpose=_verifier_purpose(state)),
                     created_at=now,
                     expires_at=now + STATE_TTL,
-                )
+                ),
             )
         await self._audit.record(
             team_id=grant.team_id, actor=grant.slack_user_id, action="connect.ponto.consent_started"
@@ -171,13 +171,7 @@ class PontoConsent:
         """Use the state up (atomically); a refusal code alone when it is unknown or already used."""
         digest, now = token_hash(state), self._clock.now()
         async with self._database.write() as session:
-            found = (
-                await session.execute(
-                    select(OAuthState, Workspace.team_id)
-                    .join(Workspace, Workspace.id == OAuthState.workspace_id)
-                    .where(OAuthState.state_hash == digest, OAuthState.provider == Provider.PONTO.value)
-                )
-            ).one_or_none()
+            found = await queries.state_with_team(session, digest, Provider.PONTO.value)
             if found is None:
                 return "unknown_state"
             row, team_id = found
@@ -186,12 +180,7 @@ class PontoConsent:
             workspace_id, user_id = row.workspace_id or 0, row.slack_user_id or ""
             if used_at is not None:
                 return "used_state"
-            result = await session.execute(
-                update(OAuthState)
-                .where(OAuthState.id == row_id, OAuthState.used_at.is_(None))
-                .values(used_at=now, code_verifier=None)
-            )
-            if affected_rows(result) != 1:
+            if not await queries.use_state(session, row_id, now):
                 return "used_state"
         owner = _Claimed(workspace_id, team_id, user_id)
         if expires_at <= now:
@@ -261,7 +250,7 @@ class PontoConsent:
                 team_id=claimed.team_id,
                 actor=claimed.user_id,
                 action="connect.ponto",
-                outcome="failed",
+                outcome=AuditOutcome.FAILED,
                 detail={"reason": code, "cause": (cause or "")[:64] or None},
             )
         return ConsentResult(

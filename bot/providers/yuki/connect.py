@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 
 from bot.clock import Clock
-from bot.domain import LinkGrant, Provider
+from bot.domain import AuditOutcome, LinkGrant, Provider
 from bot.errors import MalformedResponse, ProviderUnavailable, RateLimited, ReauthRequired, UserError
 from bot.providers.base import Audit, Links
 from bot.providers.connections import ConnectionService, ConnectionView
@@ -191,7 +191,7 @@ class YukiConnector:
             team_id=grant.team_id,
             actor=grant.slack_user_id,
             action="connect.yuki",
-            outcome="failed",
+            outcome=AuditOutcome.FAILED,
             detail={"reason": reason[:64]},
         )
 

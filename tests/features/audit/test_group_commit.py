@@ -23,7 +23,7 @@ from tests.harness import AUDIT_KEY, BotUnderTest, DatabaseFactory
 
 
 async def views_recorded(bot: BotUnderTest) -> list[AuditEvent]:
-    database = bot.runtime.database
+    database = bot.runtime.core.database
     workspace_id = await data.workspace(database, installed_by="U0ADMIN")
     yuki = await data.connect(database, workspace_id, Provider.YUKI)
     await data.add_items(
@@ -48,12 +48,12 @@ async def views_recorded(bot: BotUnderTest) -> list[AuditEvent]:
 )
 async def test_an_edited_or_deleted_view_is_named(bot: BotUnderTest, statement: str, reason: str) -> None:
     rows = await views_recorded(bot)
-    assert (await bot.runtime.audit.verify()).ok
+    assert (await bot.runtime.services.audit.verify()).ok
     assert [(r.action, r.outcome) for r in rows] == [("view.overdue", "ok")] * 4 + [("view.cash", "denied")]
     assert json.loads(rows[1].detail)["filters"] == {"min_days": 1, "words": []}
 
-    await tamper(bot.runtime.database, statement)
-    report = await bot.runtime.audit.verify()
+    await tamper(bot.runtime.core.database, statement)
+    report = await bot.runtime.services.audit.verify()
 
     assert not report.ok
     assert (report.broken[0].chain, report.broken[0].seq) == ("T0CASHBOT", 2) and reason in report.broken[

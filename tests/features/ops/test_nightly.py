@@ -26,7 +26,7 @@ async def ops_bot(
 ) -> AsyncIterator[BotUnderTest]:
     settings = bot_settings(database_url, slack_sim, ops_channel=OPS, backup_dir=str(tmp_path / "backups"))
     async with running_bot(settings, slack_sim, clock=ManualClock(SUNDAY_NIGHT)) as bot:
-        await bot.runtime.workspaces.workspace_id(DEFAULT_TEAM)
+        await bot.runtime.services.workspaces.workspace_id(DEFAULT_TEAM)
         yield bot
 
 
@@ -42,7 +42,7 @@ async def night(bot: BotUnderTest) -> None:
 async def test_nightly_jobs_run_on_the_moved_clock_and_post_once(
     ops_bot: BotUnderTest, tmp_path: Path
 ) -> None:
-    clock = ops_bot.runtime.clock
+    clock = ops_bot.runtime.core.clock
     assert isinstance(clock, ManualClock)
     await night(ops_bot)
     assert ops_posts(ops_bot) == [], "before CASHBOT_NIGHTLY_HOUR nothing runs"
@@ -68,7 +68,7 @@ async def test_nightly_jobs_run_on_the_moved_clock_and_post_once(
 
 
 async def test_corrupted_backup_fails_the_drill_as_an_alert(ops_bot: BotUnderTest, tmp_path: Path) -> None:
-    clock = ops_bot.runtime.clock
+    clock = ops_bot.runtime.core.clock
     assert isinstance(clock, ManualClock)
     clock.advance(dt.timedelta(days=-1, hours=1, minutes=30))  # Saturday night: a backup, no drill
     await night(ops_bot)
@@ -88,17 +88,17 @@ async def test_corrupted_backup_fails_the_drill_as_an_alert(ops_bot: BotUnderTes
 
 async def bot_drill_only(bot: BotUnderTest) -> None:
     """Sunday's tick, with that night's backup already taken (so the drill sees the corrupted file)."""
-    clock = bot.runtime.clock
+    clock = bot.runtime.core.clock
     day = clock.now().astimezone(dt.timezone(dt.timedelta(hours=1))).date().isoformat()
     from storage.leases import acquire_or_renew
 
-    await acquire_or_renew(bot.runtime.database, f"ops:backup:{day}", "test", dt.timedelta(days=2))
+    await acquire_or_renew(bot.runtime.core.database, f"ops:backup:{day}", "test", dt.timedelta(days=2))
     await night(bot)
 
 
 async def test_backup_under_50_writes_a_second_restores_and_passes_the_drill(ops_bot: BotUnderTest) -> None:
     runtime = ops_bot.runtime
-    audit = AuditTrail(runtime.database, runtime.settings.audit_key or "", clock=runtime.clock)
+    audit = AuditTrail(runtime.core.database, runtime.core.settings.audit_key or "", clock=runtime.core.clock)
     stop = asyncio.Event()
     written = 0
 
@@ -112,7 +112,7 @@ async def test_backup_under_50_writes_a_second_restores_and_passes_the_drill(ops
 
     task = asyncio.create_task(writer())
     await asyncio.sleep(0.5)
-    backup, manifest = await runtime.ops._backups.backup(Path(runtime.settings.backup_dir))
+    backup, manifest = await runtime.ops._backups.backup(Path(runtime.core.settings.backup_dir))
     await asyncio.sleep(0.5)
     stop.set()
     await task
@@ -149,13 +149,13 @@ async def test_transactions_older_than_the_retention_are_purged_nightly(ops_bot:
     from storage.models import BankTransaction
     from tests.features.cash_data import Account, add_account, add_transactions, connect
 
-    database = ops_bot.runtime.database
-    workspace_id = await ops_bot.runtime.workspaces.workspace_id(DEFAULT_TEAM)
+    database = ops_bot.runtime.core.database
+    workspace_id = await ops_bot.runtime.services.workspaces.workspace_id(DEFAULT_TEAM)
     connection = await connect(database, workspace_id, Provider.PONTO)
     account = await add_account(database, workspace_id, connection, Account("KBC", "BE1", "EUR", Decimal(1)))
     days = [dt.date(2024, 12, 5), dt.date(2024, 12, 6), dt.date(2024, 12, 7), dt.date(2026, 12, 1)]
     await add_transactions(database, account, "EUR", [(day, Decimal(10)) for day in days])
-    clock = ops_bot.runtime.clock
+    clock = ops_bot.runtime.core.clock
     assert isinstance(clock, ManualClock)
 
     clock.advance(dt.timedelta(hours=1, minutes=30))  # 2026-12-06 03:30 local: 24 months = 2024-12-06

@@ -32,23 +32,23 @@ async def connected(yuki_bot: BotUnderTest, yuki_sim: YukiSimulator) -> BotUnder
 
 
 async def sync(bot: BotUnderTest) -> SyncResult:
-    workspace_id = await bot.runtime.workspaces.workspace_id(bot.slack.team_id)
-    return await bot.runtime.sync.run(workspace_id, Provider.YUKI, "test")
+    workspace_id = await bot.runtime.services.workspaces.workspace_id(bot.slack.team_id)
+    return await bot.runtime.services.sync.run(workspace_id, Provider.YUKI, "test")
 
 
 async def items(bot: BotUnderTest, kind: str = "receivable") -> dict[str, OpenItem]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         rows = (await session.execute(select(OpenItem).where(OpenItem.kind == kind))).scalars()
         return {row.provider_item_id: row for row in rows}
 
 
 async def unparsed(bot: BotUnderTest) -> dict[str, UnparsedItem]:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return {row.provider_item_id: row for row in (await session.execute(select(UnparsedItem))).scalars()}
 
 
 async def last_run(bot: BotUnderTest) -> SyncRun:
-    async with bot.runtime.database.read() as session:
+    async with bot.runtime.core.database.read() as session:
         return (await session.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))).scalar_one()
 
 
@@ -70,7 +70,7 @@ async def test_first_sync_stores_receivables_payables_and_the_bank_ledger(
     assert {row.currency for row in receivables.values()} == {"EUR", "USD"}
     assert any(row.open_amount < 0 for row in receivables.values()), "credit notes are stored negative"
     assert sum(r.open_amount for r in payables.values()) == sum(i.open_amount for i in yuki_sim.payables())
-    async with connected.runtime.database.read() as session:
+    async with connected.runtime.core.database.read() as session:
         ledger = list((await session.execute(select(LedgerBalance))).scalars())
     assert sum(row.amount for row in ledger) == yuki_sim.bank_and_cash_total()
     assert {row.gl_code[:2] for row in ledger} == {"55", "57"}
@@ -205,7 +205,7 @@ async def test_a_wrong_key_later_asks_for_a_reconnect(
     result = await sync(connected)
 
     assert result.error_code == "invalid_key"
-    async with connected.runtime.database.read() as session:
+    async with connected.runtime.core.database.read() as session:
         connection = (await session.execute(select(Connection))).scalar_one()
     assert connection.state == "needs_reauth"
 
@@ -213,7 +213,7 @@ async def test_a_wrong_key_later_asks_for_a_reconnect(
 async def test_disconnect_deletes_the_key(connected: BotUnderTest, yuki_sim: YukiSimulator) -> None:
     answer = (await connected.slack.command("/cashbot", "disconnect yuki")).json()
 
-    async with connected.runtime.database.read() as session:
+    async with connected.runtime.core.database.read() as session:
         connection = (await session.execute(select(Connection))).scalar_one()
     assert (connection.state, connection.credentials) == ("disconnected", None)
     assert "Web services" in json.dumps(answer), "tells where to delete the key in Yuki"
