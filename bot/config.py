@@ -34,6 +34,8 @@ class Settings(ProviderSettings):
     timezone: str = "Europe/Brussels"
     sync_interval_minutes: int = 60
     alert_after_minutes: int = 30  # a failure that may heal itself is an alert after this long
+    # Requests a minute per client address to the connect pages and callbacks (0: no limit).
+    connect_rate_per_minute: int = 20
     min_free_disk_mb: int = 100
     # Operations (issue 13): the ops channel, nightly jobs, retention, health warnings, proxies.
     ops_channel: str | None = None  # `C123`, or `T123/C123` to name the workspace it is in
@@ -46,10 +48,16 @@ class Settings(ProviderSettings):
     warn_database_mb: int = 10_240
     warn_memory_mb: int = 1024
     trusted_proxies: tuple[str, ...] = ()
+    report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself).
     chart_processes: int = 0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # /metrics answers only `Authorization: Bearer <token>` when this is set.
+    metrics_token: str | None = field(default=None, repr=False)
+    # The worker's own /metrics (0: none; `serve` shows the worker's series on the web port).
+    worker_metrics_port: int = 9464
+    sentry_dsn: str | None = field(default=None, repr=False)
 
     @property
     def slack_mode(self) -> SlackMode:
@@ -128,11 +136,20 @@ class Settings(ProviderSettings):
             alert_after_minutes=env.integer(
                 "CASHBOT_ALERT_AFTER_MINUTES", cls.alert_after_minutes, 1, 7 * 24 * 60
             ),
+            connect_rate_per_minute=env.integer(
+                "CASHBOT_CONNECT_RATE_PER_MINUTE", cls.connect_rate_per_minute, 0, 100_000
+            ),
             min_free_disk_mb=env.integer("CASHBOT_MIN_FREE_DISK_MB", cls.min_free_disk_mb, 0, 10**7),
+            report_cache_seconds=env.integer(
+                "CASHBOT_REPORT_CACHE_SECONDS", cls.report_cache_seconds, 1, 3600
+            ),
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", cls.chart_processes, 0, 64),
             **_ops_settings(env),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
+            metrics_token=env.text("CASHBOT_METRICS_TOKEN"),
+            worker_metrics_port=env.integer("CASHBOT_WORKER_METRICS_PORT", cls.worker_metrics_port, 0, 65535),
+            sentry_dsn=env.text("SENTRY_DSN"),
         )
 
 
@@ -150,6 +167,13 @@ def _ops_settings(env: Env) -> dict[str, Any]:
         "warn_memory_mb": env.integer("CASHBOT_WARN_MEMORY_MB", Settings.warn_memory_mb, 0, 10**7),
         "trusted_proxies": env.addresses("CASHBOT_TRUSTED_PROXIES"),
     }
+
+
+def demo_logging(environ: Mapping[str, str] | None = None) -> tuple[str, Literal["json", "text"]]:
+    """`cashbot demo`'s LOG_LEVEL and LOG_FORMAT: quiet, readable text unless asked otherwise."""
+    env = Env(os.environ if environ is None else environ)
+    level = env.choice("LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    return level, env.log_format() if env.text("LOG_FORMAT") else "text"
 
 
 def _check_slack_pair(client_id: str | None, client_secret: str | None, bot_token: str | None) -> None:

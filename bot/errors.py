@@ -4,6 +4,8 @@ CashbotError                 base; `str(error)` is safe to log (never a secret, 
 ├── ConfigError              a setting is missing or malformed; start-up stops with one line
 ├── UserError                bad input from a person; the message is shown to them as is
 │   └── LinkInvalid          a one-time link or OAuth state is unknown, expired, used or foreign
+├── BadRequest               a request (signed or from a browser) of a shape cashbot will not handle
+│   └── TooManyRequests      one address asked too often; `retry_after` seconds
 ├── NotConnected             the workspace has no active connection to the provider
 ├── StorageUnavailable       the database cannot be reached or written
 ├── SecretUnreadable         a stored secret does not decrypt with the configured keys
@@ -39,6 +41,22 @@ class UserError(CashbotError):
 
 class LinkInvalid(UserError):
     """A one-time link or OAuth state is unknown, expired, already used or not yours."""
+
+
+class BadRequest(CashbotError):
+    """A request cashbot refuses for its shape; `reason` is a short code for logs and metrics."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"bad request: {reason}")
+
+
+class TooManyRequests(BadRequest):
+    """One client address asked more often than the limit allows; try again in `retry_after` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("rate_limited")
 
 
 class NotConnected(CashbotError):

@@ -93,7 +93,9 @@ class AlertButtons:
         """The clicked alert's incident, if it is this workspace's and not resolved yet."""
         workspace_id = await self._workspaces.workspace_id(actor.team_id)
         value = action_value(body)
-        incident = await records.get(self._database, int(value)) if value.isdigit() else None
+        # An id is a database integer: other text (or "²", or past int32) names no alert.
+        known = value.isascii() and value.isdigit() and int(value) < 2**31
+        incident = await records.get(self._database, int(value)) if known else None
         if incident is None or incident.workspace_id != workspace_id:
             raise UserError("This alert no longer exists.")
         if incident.resolved_at is not None:

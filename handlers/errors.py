@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.errors import StorageUnavailable
+from bot.errors import BadRequest, StorageUnavailable
 from bot.render import Renderer
 from handlers.listeners import Listeners
 
@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 def register(on: Listeners, renderer: Renderer) -> None:
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        if isinstance(error, BadRequest):  # a listener found the request unanswerable: not a bug
+            log.warning("slack.request_refused", extra={"reason": error.reason, "status": 400})
+            return BoltResponse(status=400, body="")
         unavailable = isinstance(error, StorageUnavailable)
         if not unavailable:
             log.error(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from slack_bolt.response import BoltResponse
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.errors import StorageUnavailable, UserError
 from bot.render import Message, Renderer
 
@@ -76,8 +77,10 @@ async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitab
     message, so an answer served from the cache is not serialised again.
     """
     outcome = "ok"
+    started = time.perf_counter()
     try:
-        reply = await produce()
+        with log_context.bind(command=command):
+            reply = await produce()
     except StorageUnavailable:
         outcome = "unavailable"
         reply = Reply(renderer.message("unavailable.json.j2"))
@@ -90,4 +93,5 @@ async def answer(renderer: Renderer, command: str, produce: Callable[[], Awaitab
         log.exception("command.failed", extra={"command": command, "reference": reference})
         reply = Reply(renderer.message("internal_error.json.j2", reference=reference))
     metrics.SLACK_COMMANDS.labels(command=command, outcome=outcome).inc()
+    metrics.COMMAND_SECONDS.labels(command).observe(time.perf_counter() - started)
     return reply.as_response()

@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import Actor
-from bot.errors import StorageUnavailable, UserError
+from bot.errors import BadRequest, StorageUnavailable, UserError
 from bot.features.access.gate import Admission
 from bot.features.cash.position import CashPosition
 from bot.features.freshness import SourceStatus
@@ -120,10 +121,18 @@ async def answer_action(
     *,
     replace_original: bool = False,
 ) -> None:
-    """Run a button's work and answer through its response_url; failures become a short message."""
+    """Run a button's work and answer through its response_url; failures become a short message.
+
+    Without a response_url (a message button copied into a modal, say) there is no way to answer:
+    nothing is done, and the request is refused 400 (BadRequest, see handlers.errors).
+    """
+    if not getattr(respond, "response_url", None):
+        raise BadRequest("no_response_url")
     outcome = "ok"
+    started = time.perf_counter()
     try:
-        reply = await produce()
+        with log_context.bind(command=name):
+            reply = await produce()
     except StorageUnavailable:
         outcome, replace_original = "unavailable", False
         reply = Reply(renderer.message("unavailable.json.j2"))
@@ -136,6 +145,7 @@ async def answer_action(
         log.exception("action.failed", extra={"action": name, "reference": reference})
         reply = Reply(renderer.message("internal_error.json.j2", reference=reference))
     metrics.SLACK_COMMANDS.labels(command=name, outcome=outcome).inc()
+    metrics.COMMAND_SECONDS.labels(name).observe(time.perf_counter() - started)
     await respond(
         response_type=reply.response_type, replace_original=replace_original, **reply.message.as_kwargs()
     )

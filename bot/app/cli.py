@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,12 +21,24 @@ from bot.errors import CashbotError, ConfigError, UserError
 
 if TYPE_CHECKING:
     from bot.features.backups import DrillReport
+    from bot.features.sync.runner import SyncResult
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from bot.app.sentry import init_sentry
+
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)
     return settings
+
+
+def _database_ready(settings: Settings, *, need_schema: bool) -> None:
+    """One line, not a traceback, when the database is unreachable, misplaced or never migrated."""
+    from bot.app.preflight import check_database
+    from bot.clock import SystemClock
+
+    asyncio.run(check_database(settings.database_url, SystemClock(), need_schema=need_schema))
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -38,17 +51,32 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_manifest(args: argparse.Namespace) -> int:
     from bot.app.manifest import build_manifest
 
-    print(json.dumps(build_manifest(Settings.from_env()), indent=2))
+    settings = Settings.from_env()
+    # Slack refuses request URLs that are not https, so the default localhost URL is no manifest.
+    if not os.environ.get("PUBLIC_URL") or not settings.public_url.startswith("https://"):
+        raise ConfigError(
+            "PUBLIC_URL",
+            "must be the bot's public https:// address for a manifest Slack accepts",
+            "set it, e.g. PUBLIC_URL=https://cashbot.example.com cashbot manifest",
+        )
+    print(json.dumps(build_manifest(settings), indent=2))
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
-    from storage.migrate import upgrade_sync
+    from storage.migrate import head_revision, revisions, upgrade_sync
 
+    if args.list:
+        for revision, message in revisions():
+            print(f"{revision}  {message}")
+        return 0
     settings = _settings(args)
-    upgrade_sync(settings.database_url, SystemClock())
-    print("database is at the newest schema")
+    _database_ready(settings, need_schema=False)
+    before, after = upgrade_sync(settings.database_url, SystemClock(), args.to)
+    where = "the newest schema" if after == head_revision() else f"revision {after or 'base (empty)'}"
+    moved = "already at" if before == after else f"moved from {before or 'base (empty)'} to"
+    print(f"database {moved} {where}")
     return 0
 
 
@@ -57,6 +85,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_secrets()
+    _database_ready(settings, need_schema=True)
     report = asyncio.run(rotate(settings))
     print(f"re-encrypted {report.total} values under the newest key", json.dumps(report.rotated))
     return 0
@@ -67,6 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_web()
+    # An embedded SQLite database is migrated by `serve` itself; anything else must already be.
+    _database_ready(settings, need_schema=False)
     return serve(settings, with_worker=True)
 
 
@@ -75,6 +106,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_web()
+    _database_ready(settings, need_schema=False)
     return serve(settings, with_worker=False)
 
 
@@ -83,6 +115,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_secrets()
+    _database_ready(settings, need_schema=False)
     return work(settings)
 
 
@@ -92,17 +125,29 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_secrets()
+    _database_ready(settings, need_schema=True)
     results = asyncio.run(sync_now(settings, team_id=args.workspace, provider=args.provider))
     for result in results:
-        print(
-            f"{result.provider.value:6} workspace {result.workspace_id}: {result.outcome}"
-            f" fetched={result.fetched} written={result.written} calls={result.api_calls}"
-            + (f" error={result.error_code}" if result.error_code else "")
-        )
+        print(_sync_line(result))
     if not results:
         print("no active connections to sync")
     fine = (RunOutcome.SUCCESS, RunOutcome.PARTIAL, RunOutcome.ALREADY_RUNNING)
     return 0 if all(r.outcome in fine for r in results) else 1
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 chain`, `3,604 rows`: the CLI speaks English, so English grouping and plurals."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _sync_line(result: SyncResult) -> str:
+    outcome = result.outcome.replace("_", " ")
+    line = (
+        f"{result.provider.value.capitalize()} for workspace {result.workspace_id}: {outcome};"
+        f" {_count(result.fetched, 'record')} fetched, {_count(result.written, 'row')} stored,"
+        f" {_count(result.api_calls, 'API call')}"
+    )
+    return line + (f"; error: {result.error_code}" if result.error_code else "")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -110,6 +155,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.require_secrets()
+    _database_ready(settings, need_schema=True)
     if args.action == "export":
         if args.since is None:
             raise UserError("usage: cashbot audit export --since YYYY-MM-DD [--format csv]")
@@ -118,7 +164,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     report = asyncio.run(verify_audit(settings))
     for broken in report.broken:
         print(f"chain {broken.chain}: row {broken.seq} (id {broken.row_id}) {broken.reason}")
-    print(f"{report.rows} audit events in {report.chains} chains: " + ("intact" if report.ok else "TAMPERED"))
+    state = "intact" if report.ok else "TAMPERED"
+    print(f"{_count(report.rows, 'audit event')} in {_count(report.chains, 'chain')}: {state}")
     return 0 if report.ok else 1
 
 
@@ -138,6 +185,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         if not args.file:
             raise UserError("usage: cashbot backup verify FILE")
         return _print_drill(asyncio.run(verify_backup(settings, Path(args.file))))
+    _database_ready(settings, need_schema=True)
     target, manifest = asyncio.run(backup_now(settings, Path(args.output)))
     rows = sum(manifest.row_counts.values())
     print(f"backup written: {target} ({rows} rows) with its manifest {target.name}.manifest.json")
@@ -165,9 +213,10 @@ def _print_drill(report: DrillReport) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.config import demo_logging
     from bot.demo.run import run_demo
 
-    configure_logging("WARNING", "text")
+    configure_logging(*demo_logging())
     return asyncio.run(run_demo(args.output))
 
 
@@ -178,7 +227,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     ),
     "web": (cmd_web, "the Slack-facing web process only (scale these out)"),
     "worker": (cmd_worker, "the scheduler: syncs, digests, alerts (one leader among many)"),
-    "migrate": (cmd_migrate, "apply database migrations"),
+    "migrate": (
+        cmd_migrate,
+        "apply database migrations; `--to REVISION` upgrades or downgrades to that one",
+    ),
     "keygen": (cmd_keygen, "print a new encryption key"),
     "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored secret under the newest key"),
     "manifest": (cmd_manifest, "print the Slack app manifest for PUBLIC_URL"),
@@ -212,6 +264,11 @@ def parser() -> argparse.ArgumentParser:
             )
             command.add_argument("file", nargs="?", help="the backup file to verify")
             command.add_argument("--output", default="backups", help="folder for new backups")
+        if name == "migrate":
+            command.add_argument(
+                "--to", default="head", metavar="REVISION", help="a revision id, head (default) or base"
+            )
+            command.add_argument("--list", action="store_true", help="print every revision, oldest first")
         if name == "restore":
             command.add_argument("file", help="a backup written by `cashbot backup`")
             command.add_argument("--force", action="store_true", help="replace the existing database")

@@ -17,6 +17,7 @@ from bot.app.worker import PeriodicJob
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery.clients import RotationApp, WorkspaceClients
+from bot.delivery.metered import CountRateLimits, MeteredWebClient
 from bot.delivery.sender import Sender
 from bot.features.access.rights import AccessService
 from bot.features.digest.chart import Charts
@@ -63,12 +64,15 @@ def delivery_client(
     A timeout, a dropped connection or a 5xx may come after Slack posted, so the outbox decides
     what happens next (it looks the message up before sending again).
     """
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token,
         base_url=settings.slack_api_url,
         session=session,
         timeout=20,
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+        retry_handlers=[
+            CountRateLimits(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ],
     )
 
 

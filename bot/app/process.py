@@ -12,10 +12,13 @@ from pathlib import Path
 
 import uvicorn
 
+from bot import metrics
+from bot.app.preflight import bind_listening_socket
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
 from bot.app.wiring import build_runtime
 from bot.app.worker import Worker
+from bot.app.worker_metrics import WorkerMetricsServer
 from bot.config import Settings
 from bot.domain import Provider
 from bot.features.audit.export import export_csv
@@ -28,7 +31,9 @@ from storage.rotation import RotationReport
 
 def serve(settings: Settings, *, with_worker: bool) -> int:
     """Run the web app (and, for `serve`, the worker in the same process) until stopped."""
+    listening = bind_listening_socket(settings.host, settings.port)
     runtime = build_runtime(settings)
+    watch_backup_age(runtime)
     worker = Worker(runtime.core.database, runtime.jobs) if with_worker else None
 
     async def start_worker(_: Runtime) -> None:
@@ -56,8 +61,14 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         server_header=False,
     )
     settle_garbage_collector()
-    _GracefulServer(config).run()
+    _GracefulServer(config).run(sockets=[listening])
     return 0
+
+
+def watch_backup_age(runtime: Runtime) -> None:
+    """/metrics shows the newest backup's age by this process's clock."""
+    clock = runtime.core.clock
+    metrics.watch_backup_age(lambda: clock.now().timestamp())
 
 
 def settle_garbage_collector() -> None:
@@ -95,13 +106,17 @@ def work(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runtime = build_runtime(settings, web=False)
+        watch_backup_age(runtime)
         worker = Worker(runtime.core.database, runtime.jobs)
+        exporter = WorkerMetricsServer(settings)
         try:
             if not stop.is_set():
+                await exporter.start()
                 await worker.start()
             await stop.wait()
         finally:
             await worker.stop()
+            await exporter.stop()
             await runtime.aclose()
 
     asyncio.run(main())

@@ -10,6 +10,8 @@ from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,9 +19,11 @@ from bot import metrics
 from bot.app.https import add_https_middleware
 from bot.app.runtime import Runtime
 from bot.app.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
+from bot.features.rate_limit import AddressLimiter
 from bot.providers import registry
 from handlers import web
 from handlers.slack_http import SlackEndpoint
+from handlers.throttle import Throttle
 from storage.migrate import upgrade_to_head
 
 log = logging.getLogger("cashbot.http")
@@ -50,8 +54,16 @@ def create_app(
                 await hook(runtime)
             await runtime.aclose()
 
-    app = Starlette(routes=_routes(runtime), lifespan=lifespan)
-    app.add_middleware(AccessLog)
+    app = Starlette(
+        routes=_routes(runtime),
+        lifespan=lifespan,
+        exception_handlers={ClientDisconnect: _client_gone},
+    )
+    if runtime.core.settings.connect_rate_per_minute:
+        limiter = AddressLimiter(runtime.core.settings.connect_rate_per_minute, clock=runtime.core.clock)
+        app.add_middleware(Throttle, limiter=limiter, paths=_provider_paths())
+    app.add_middleware(AccessLog)  # added last, so outermost: a refused request is logged too
+    # Outermost: the client address and scheme come from a trusted proxy before anything reads them.
     add_https_middleware(app, runtime.core.settings.public_url, runtime.core.settings.trusted_proxies)
     return app
 
@@ -67,7 +79,7 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/healthz", web.healthz, methods=["GET"]),
         Route("/readyz", web.readyz(runtime.services.health), methods=["GET"]),  # type: ignore[arg-type]
-        Route("/metrics", web.metrics, methods=["GET"]),
+        Route("/metrics", web.metrics(runtime.core.settings.metrics_token), methods=["GET"]),
     ]
     if runtime.slack.app.oauth_flow is not None:
         routes += [
@@ -75,6 +87,18 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
             Route(SLACK_REDIRECT_PATH, handler.handle, methods=["GET"]),
         ]
     return [*routes, *runtime.providers.web_routes]
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client hung up while sending its body: nothing to answer and nothing broke (a 400 the
+    server drops, so the access log and metrics show it as a client's fault, not ours)."""
+    log.info("http.client_disconnected", extra={"path": request.url.path})
+    return Response(status_code=400)
+
+
+def _provider_paths() -> frozenset[str]:
+    """The installed providers' web pages: the connect links and the OAuth callbacks."""
+    return frozenset(path for package in registry.INSTALLED for path in package.web_paths)
 
 
 class AccessLog:
@@ -90,7 +114,7 @@ class AccessLog:
             "/readyz",
             "/metrics",
         }
-        | {path for package in registry.INSTALLED for path in package.web_paths}
+        | _provider_paths()
     )
 
     def __init__(self, app: ASGIApp) -> None:

@@ -28,6 +28,7 @@ from bot.app.runtime import Core, InstalledProviders, Reports, Runtime, Services
 from bot.app.worker import PeriodicJob
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery.metered import CountRateLimits, MeteredWebClient
 from bot.domain import Provider
 from bot.features.access.gate import ViewGate
 from bot.features.access.rights import AccessService
@@ -93,11 +94,12 @@ OPS_TICK_SECONDS = 300
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL that retries connection errors and obeys 429s."""
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=[
+            CountRateLimits(),
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],
@@ -118,9 +120,7 @@ def build_slack_app(
 ) -> AsyncApp:
     """Bolt in HTTP mode: single-workspace with SLACK_BOT_TOKEN, or OAuth installs otherwise."""
     if store is None:
-        return _bolt_app(
-            settings, client=slack_client(settings, settings.slack_bot_token), token=settings.slack_bot_token
-        )
+        return _bolt_app(settings, client=slack_client(settings, settings.slack_bot_token))
     client_id = settings.slack_client_id or ""
     oauth = AsyncOAuthSettings(
         client_id=client_id,
@@ -144,7 +144,25 @@ def build_slack_app(
     return _bolt_app(settings, client=slack_client(settings), installation_store=store, oauth_settings=oauth)
 
 
+class _NoTokenSkippedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, seeing our client (which
+    carries that same token, for SLACK_API_URL), warns on every start that the token is unused."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
 def _bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
+    bolt_logger = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")
+    quiet = _NoTokenSkippedWarning()
+    bolt_logger.addFilter(quiet)
+    try:
+        return _new_bolt_app(settings, **mode)
+    finally:
+        bolt_logger.removeFilter(quiet)
+
+
+def _new_bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     return AsyncApp(
         signing_secret=settings.slack_signing_secret or "",
         # Requests are verified by handlers.slack_http before Bolt sees them (Bolt would log the
@@ -194,6 +212,10 @@ def build_runtime(
         jobs=periodic_jobs(settings, core.database, s.receipts, reports, s.sync) + digest.jobs,
         digest=digest,
     )
+    if slack.app is not None:
+        # Before the alerts' and the Home tab's: Bolt tries listeners in the order they were added,
+        # building every listener's arguments on the way (issue 17), so /cash and /overdue go first.
+        _register_listeners(runtime)
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
     nightly = build_nightly(runtime)
@@ -202,8 +224,6 @@ def build_runtime(
         runtime, incidents=incidents, ops=nightly, jobs=runtime.jobs + incidents.jobs + (ops_job,)
     )
     _forget_on_uninstall(runtime)
-    if slack.app is not None:
-        _register_listeners(runtime)
     return runtime
 
 
@@ -340,7 +360,9 @@ def build_reports(core: Core, services: Services, budgets: Mapping[str, CallBudg
         core.renderer,
     )
     access, alerts, audit, sync = services.access, services.alerts, services.audit, services.sync
-    cache = build_cache(settings.redis_url, settings.database_url, clock)
+    cache = build_cache(
+        settings.redis_url, settings.database_url, clock, ttl=float(settings.report_cache_seconds)
+    )
     calendar = WorkspaceCalendar(database, settings.timezone)
     stale_after = dt.timedelta(minutes=3 * settings.sync_interval_minutes)
     batcher = AuditBatcher(audit)

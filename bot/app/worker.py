@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import log_context
 from bot.errors import StorageUnavailable
 from storage.database import Database
 from storage.leases import acquire_or_renew, release
@@ -105,7 +106,8 @@ class Worker:
         async def run() -> None:
             if not self.is_leader:
                 return
-            await job.run()
+            with log_context.bind(job=job.name):
+                await job.run()
 
         run.__name__ = job.name
         return run

@@ -24,6 +24,7 @@ import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.delivery.anchors import anchor_key, is_direct, is_reply, is_update
 from bot.delivery.clients import NoToken, WorkspaceClients
 from bot.errors import StorageUnavailable
@@ -197,6 +198,7 @@ class Sender:
         await self._reached("answered", row)
         if await self._outbox.sent(row, self._owner, ts or None):
             report.sent += 1
+            metrics.MESSAGES_SENT.labels(metrics.message_kind(row.kind)).inc()
 
     async def _post(self, client: AsyncWebClient, row: Claimed, anchor: str | None) -> str | None:
         """A message (in a thread when anchored) or a file; its ts."""

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from bot.clock import Clock
 from bot.features.audit.trail import AuditTrail
 from storage.backup import (
@@ -126,6 +127,7 @@ class BackupService:
             action="backup.created",
             detail={"file": target.name, "rows": sum(facts.row_counts.values())},
         )
+        metrics.record_backup(now.timestamp())
         return target, manifest
 
     async def verify(self, backup: Path, *, record: bool = True) -> DrillReport:

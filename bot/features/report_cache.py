@@ -29,6 +29,7 @@ import msgspec
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,9 @@ class InProcessCache:
         if entry is not None and age is not None and age < self.ttl:
             if age >= self.ttl * REFRESH_AFTER:
                 self._flights.in_background(flight, lambda: self._compute(scope, key, generation, compute))
+            metrics.CACHE_LOOKUPS.labels("memory", "hit").inc()
             return entry.value  # type: ignore[no-any-return]
+        metrics.CACHE_LOOKUPS.labels("memory", "miss").inc()
         return await self._flights.run(flight, lambda: self._compute(scope, key, generation, compute))
 
     async def _compute(self, scope: str, key: str, generation: int, compute: Callable[[], Awaitable[T]]) -> T:
@@ -250,8 +253,10 @@ class RedisCache:
             raw = await self._redis.hget(self._values(scope), key)
         except RedisError as error:
             _warn("get", error)
+            metrics.CACHE_LOOKUPS.labels("redis", "error").inc()
             return await compute()
         cached = self._fresh(raw, codec)
+        metrics.CACHE_LOOKUPS.labels("redis", "miss" if cached is None else "hit").inc()
         if cached is not None:
             value, age = cached
             if age >= self.ttl * REFRESH_AFTER:

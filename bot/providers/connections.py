@@ -142,17 +142,25 @@ class ConnectionService:
         credentials: dict[str, Any],
         *,
         token_expires_at: dt.datetime | None = None,
+        owner: tuple[int, Provider] | None = None,
     ) -> ConnectionView | None:
-        """Replace the credentials only if nobody changed them since `expected_version`."""
-        view = await self.get(connection_id)
-        if view is None:
-            return None
+        """Replace the credentials only if nobody changed them since `expected_version`.
+
+        `owner` (workspace id, provider) spares the read that finds it: a rotated refresh token
+        is then written by the very first statement after it arrived.
+        """
+        if owner is None:
+            view = await self.get(connection_id)
+            if view is None:
+                return None
+            owner = (view.workspace_id, view.provider)
+        sealed = self._seal(owner[0], owner[1], credentials)
         async with self._database.write() as session:
             swapped = await queries.swap_credentials(
                 session,
                 connection_id,
                 expected_version,
-                self._seal(view.workspace_id, view.provider, credentials),
+                sealed,
                 token_expires_at,
             )
         return await self.get(connection_id) if swapped else None

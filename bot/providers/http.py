@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.errors import ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,22 @@ class ResilientSender:
         attempts = self.policy.attempts if retry else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            request = build()
             try:
-                response = await self.client.send(build())
+                response = await self.client.send(request)
                 await response.aread()
             except (httpx.TimeoutException, httpx.TransportError) as error:
-                metrics.PROVIDER_CALLS.labels(provider=self.provider, status="error").inc()
+                metrics.PROVIDER_CALLS.labels(self.provider, metrics.provider_outcome(None)).inc()
+                self._note_failure(request, type(error).__name__)
                 if last:
                     raise ProviderUnavailable(
                         self.provider, f"{type(error).__name__} after {attempts} attempts"
                     ) from None
                 await self._wait(attempt, None, reason=type(error).__name__)
                 continue
-            metrics.PROVIDER_CALLS.labels(provider=self.provider, status=str(response.status_code)).inc()
+            metrics.PROVIDER_CALLS.labels(self.provider, metrics.provider_outcome(response.status_code)).inc()
+            if response.status_code >= 400:
+                self._note_failure(request, str(response.status_code))
             if response.status_code not in self.policy.retry_statuses or last:
                 return response
             wait = retry_after_seconds(response)
@@ -121,6 +125,10 @@ class ResilientSender:
                 return response
             await self._wait(attempt, wait, reason=str(response.status_code), response=response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_failure(self, request: httpx.Request, outcome: str) -> None:
+        """Which call failed, for an error report of this task (the path only: never the query)."""
+        log_context.note(provider_call=f"{self.provider} {request.method} {request.url.path} -> {outcome}")
 
     async def _wait(
         self,

@@ -16,9 +16,10 @@ from bot.clock import Clock, SystemClock
 from bot.sandbox.slack import DEFAULT_TEAM
 
 
-def sign(secret: str, timestamp: str, body: str) -> str:
-    """Slack's v0 signature of a request body."""
-    base = f"v0:{timestamp}:{body}".encode()
+def sign(secret: str, timestamp: str, body: str | bytes) -> str:
+    """Slack's v0 signature of a request body (over its bytes: any bytes can be signed)."""
+    raw = body if isinstance(body, bytes) else body.encode()
+    base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
@@ -48,7 +49,9 @@ class SlackRequests:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def signed_headers(self, body: str, content_type: str, *, timestamp: int | None = None) -> dict[str, str]:
+    def signed_headers(
+        self, body: str | bytes, content_type: str, *, timestamp: int | None = None
+    ) -> dict[str, str]:
         ts = str(self._epoch() if timestamp is None else timestamp)
         return {
             "content-type": content_type,
@@ -155,7 +158,7 @@ class SlackRequests:
 
     async def post_raw(
         self,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
         timestamp: int | None = None,
@@ -167,7 +170,8 @@ class SlackRequests:
         if signature is not None:
             headers["x-slack-signature"] = signature
         headers.update(extra_headers or {})
-        return await self._client.post(self.events_url, content=body.encode(), headers=headers)
+        content = body if isinstance(body, bytes) else body.encode()
+        return await self._client.post(self.events_url, content=content, headers=headers)
 
 
 async def install_through_browser(bot_url: str, *, client: httpx.AsyncClient | None = None) -> httpx.Response:

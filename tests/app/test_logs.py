@@ -81,3 +81,55 @@ def test_slack_libraries_never_log_below_warning() -> None:
         assert logging.getLogger("slack_bolt").getEffectiveLevel() >= logging.WARNING
     finally:
         root.handlers[:], root.level = saved
+
+
+def test_uvicorn_colour_codes_never_reach_a_json_line() -> None:
+    logger, stream = capture()
+
+    # What uvicorn logs at start-up: the message, and a coloured copy of it as an extra.
+    logger.info(
+        "Uvicorn running on %s",
+        "http://0.0.0.0:3000",
+        extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"},
+    )
+    logger.info("\x1b[32mINFO\x1b[0m: started")
+
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == [
+        "Uvicorn running on http://0.0.0.0:3000",
+        "INFO: started",
+    ]
+    assert all("\\u001b" not in line and "color_message" not in line for line in lines)
+
+
+def test_a_line_carries_the_workspace_and_command_it_was_logged_under() -> None:
+    from bot import log_context
+
+    logger, stream = capture()
+
+    with log_context.bind(workspace="T0ACME", command="/cash"):
+        logger.warning("report.slow")
+    logger.warning("outside")
+
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["workspace"] == "T0ACME" and inside["command"] == "/cash"
+    assert "workspace" not in outside
+
+
+def test_a_job_cancelled_by_a_clean_stop_is_not_logged_as_a_failure() -> None:
+    import asyncio
+
+    try:
+        raise asyncio.CancelledError
+    except asyncio.CancelledError:
+        import sys
+
+        cancelled = logging.LogRecord(
+            "apscheduler.executors.default", logging.ERROR, "", 0, "Job raised", None, sys.exc_info()
+        )
+    failed = logging.LogRecord(
+        "apscheduler.executors.default", logging.ERROR, "", 0, "Job raised", None, None
+    )
+
+    assert ScrubSecrets().filter(cancelled) is False
+    assert ScrubSecrets().filter(failed) is True

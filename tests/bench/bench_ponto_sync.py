@@ -158,6 +158,7 @@ async def bench_sync(url: str, sim_url: str) -> tuple[float, int, int, int, list
         connections,
         alerts,
         {Provider.PONTO: PontoSyncer(database, tokens.client, connections, alerts, clock=database.clock)},
+        clock=database.clock,
     )
     try:
         async with database.write() as session:

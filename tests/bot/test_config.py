@@ -30,6 +30,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.yuki_daily_call_budget == 800
     assert settings.timezone == "Europe/Brussels"
+    assert settings.report_cache_seconds == 60
     assert settings.slack_mode == "none"
 
 
@@ -51,6 +52,8 @@ def test_defaults_follow_the_contract() -> None:
         ({"YUKI_DAILY_CALL_BUDGET": "-1"}, "YUKI_DAILY_CALL_BUDGET"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"CASHBOT_TIMEZONE": "Mars/Olympus"}, "CASHBOT_TIMEZONE"),
+        ({"CASHBOT_REPORT_CACHE_SECONDS": "0"}, "CASHBOT_REPORT_CACHE_SECONDS"),
+        ({"CASHBOT_REPORT_CACHE_SECONDS": "a minute"}, "CASHBOT_REPORT_CACHE_SECONDS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"SLACK_CLIENT_ID": "1.2"}, "SLACK_CLIENT_SECRET"),

@@ -110,7 +110,11 @@ async def test_the_full_consent_flow_connects_ponto(
     secrets = [ponto_sim.live_refresh_tokens()[0], *ponto_sim.issued_access_tokens()]
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert secrets and not [s for s in secrets if s in logged], "no Ponto token in any log line"
-    assert any("Ponto is connected" in text for text in slack_posts(bot))
+    dm = next(text for text in slack_posts(bot) if "Ponto is connected" in text)
+    assert dm.count("connected") == 1, "said once, not as a prefix over a text that already says it"
+    assert "Cashbot Demo BV" in dm
+    blocks = str(next(c.params for c in bot.sim.calls_to("chat.postMessage") if c.params.get("text") == dm))
+    assert "/cashbot disconnect ponto" in blocks and "/cash" in blocks, "says what comes next, as Yuki's does"
     async with bot.runtime.core.database.read() as session:
         actions = [(e.action, e.outcome) for e in (await session.execute(select(AuditEvent))).scalars()]
     assert ("connect.ponto", "ok") in actions
@@ -302,3 +306,20 @@ async def test_reconnecting_revokes_the_grant_it_replaces(
     assert "Ponto is connected" in page.text
     assert ponto_sim.revoked_tokens == first, "the replaced grant does not stay alive at Ponto"
     assert len(ponto_sim.live_refresh_tokens()) == 1
+
+
+async def test_a_foreign_callback_does_not_use_up_the_owners_state(
+    bot: BotUnderTest, browser: httpx.AsyncClient
+) -> None:
+    """Issue 14, 6: someone opening the owner's callback URL first gets a refusal; the owner's own
+    callback, a moment later from the browser that started it, still connects Ponto."""
+    callback = await consent(browser, await connect_link(bot))
+    async with httpx.AsyncClient() as other_browser:
+        foreign = await other_browser.get(callback)
+
+    own = await browser.get(callback)
+
+    assert foreign.status_code == 400 and "another browser" in foreign.text
+    assert own.status_code == 200, own.text
+    assert "Ponto is connected" in own.text
+    assert [c.state for c in await connections(bot)] == ["active"]

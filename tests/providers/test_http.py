@@ -157,3 +157,26 @@ def test_retry_after_accepts_an_http_date_measured_against_the_servers_date() ->
 def test_jitter_stays_under_the_cap() -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=30)
     assert all(0 <= full_jitter(n, policy) <= 30 for n in range(20))
+
+
+async def test_every_attempt_is_counted_by_provider_and_outcome(server) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import REGISTRY
+
+    def count(outcome: str) -> float:
+        labels = {"provider": "metered", "outcome": outcome}
+        return REGISTRY.get_sample_value("cashbot_provider_calls_total", labels) or 0.0
+
+    script, url = server
+    script.answers = ["429:0", "503", "200", "404"]
+    before = {o: count(o) for o in ("rate_limited", "server_error", "ok", "client_error")}
+    async with httpx.AsyncClient() as client:
+        metered = ResilientSender(client, "metered", RetryPolicy(), sleep=Sleeps(), rng=lambda: 0.0)
+        await metered.send(lambda: client.build_request("GET", url))
+        await metered.send(lambda: client.build_request("GET", url))
+
+    assert {o: count(o) - n for o, n in before.items()} == {
+        "rate_limited": 1,
+        "server_error": 1,
+        "ok": 1,
+        "client_error": 1,
+    }

@@ -2,7 +2,8 @@
 
 Every change to an incident and the outbox rows it causes are written in one transaction, and each
 row's key names the incident and the step (`alert:<id>:opened`, `…:update:<n>`, `…:reminder:<n>`,
-`…:recovered`), so two workers or a restart post each step once.
+`…:recovered`, and `…:dm` for the DM a reconnect alert also sends to whoever connected the
+provider), so two workers or a restart post each step once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider
 from bot.errors import ConstraintViolation
-from bot.features.incidents.policy import CONSENT, AlertPolicy, kind_of
+from bot.features.incidents.policy import CONSENT, REAUTH, AlertPolicy, kind_of
 from bot.features.incidents.records import IncidentFacts, alert_channel
 from bot.features.sync.runner import RunOutcome, SyncResult
 from bot.providers.connections import ConnectionService, ConnectionView
@@ -115,7 +116,10 @@ class IncidentService:
         await session.flush()
         if phase is not None:
             facts = IncidentFacts.of(row)
-            await enqueue(session, self._envelopes(phase, facts, connection, now), now)
+            envelopes = self._envelopes(phase, facts, connection, now)
+            if phase == "opened":
+                envelopes += self._direct(facts, connection, now)
+            await enqueue(session, envelopes, now)
             log.info("incident.%s", phase, extra={"incident": facts.id, "provider": provider, "kind": kind})
 
     async def recovered(self, workspace_id: int, provider: str, kinds: Collection[str]) -> int:
@@ -173,6 +177,17 @@ class IncidentService:
             facts = IncidentFacts.of(row)
             await enqueue(session, self._envelopes("reminder", facts, connection, now), now)
         return 1
+
+    def _direct(
+        self, facts: IncidentFacts, connection: ConnectionView | None, now: dt.datetime
+    ) -> list[Envelope]:
+        """A connection that needs reconnecting is told at once to whoever connected it, by DM
+        (whether or not alerts go to a channel): they are the one who can give consent again."""
+        if facts.kind != REAUTH or connection is None or not connection.connected_by_user_id:
+            return []
+        payload = self._compose(Notice("opened", facts, connection, now))
+        user = connection.connected_by_user_id
+        return [Envelope(f"alert:{facts.id}:dm", facts.workspace_id, "alert:dm", user, payload)]
 
     def _envelopes(
         self, phase: str, facts: IncidentFacts, connection: ConnectionView | None, now: dt.datetime

@@ -10,11 +10,12 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.clock import Clock
 from bot.domain import ConnectionState, Provider, SyncOutcome
 from bot.errors import (
@@ -144,12 +145,15 @@ class SyncService:
             await acquire_or_renew(self._database, lease, owner, self._lease_ttl)
 
         run.heartbeat = heartbeat
-        try:
-            await syncer.sync(connection, run)
-        except Exception as error:
-            result = await self._failed(connection, run, error)
-        else:
-            result = await self._succeeded(connection, run)
+        started = time.monotonic()
+        with log_context.bind(workspace_id=connection.workspace_id, provider=connection.provider.value):
+            try:
+                await syncer.sync(connection, run)
+            except Exception as error:
+                result = await self._failed(connection, run, error)
+            else:
+                result = await self._succeeded(connection, run)
+        metrics.SYNC_SECONDS.labels(connection.provider.value).observe(time.monotonic() - started)
         metrics.SYNC_RUNS.labels(provider=connection.provider.value, outcome=result.outcome).inc()
         return result
 

@@ -2,8 +2,9 @@
 
 `begin` uses the connect link up, stores a one-time `state` (hashed; ≥128 bits; 10 minutes;
 bound to the workspace and Slack user) with its PKCE verifier (encrypted), and returns Ponto's
-consent URL. `complete` accepts the callback only with that state, unused, unexpired, from the
-same browser (the state is also in a cookie set by `begin`'s redirect), then exchanges the code,
+consent URL. `complete` accepts the callback only from the same browser (the state is also in a cookie set
+by `begin`'s redirect; checked first, so a foreign browser cannot use the state up) with that
+state, unused and unexpired, then exchanges the code,
 reads the organisation's name and stores the tokens encrypted. Any refusal stores nothing.
 """
 
@@ -141,13 +142,18 @@ class PontoConsent:
         """Turn Ponto's callback into a connection, or refuse it and store nothing."""
         if not state:
             return await self._refused("missing_state", None)
+        if not browser_state or not hmac.compare_digest(browser_state.encode(), state.encode()):
+            # Checked before the state is claimed: a callback URL opened in another browser must
+            # not use up the state of the person whose browser is still on its way back.
+            owner = await self._owner(state)
+            if isinstance(owner, str):
+                return await self._refused(owner, None)
+            return await self._refused("foreign_state", owner)
         claimed = await self._claim(state)
         if isinstance(claimed, str):
             return await self._refused(claimed, None)
         if claimed.refusal is not None:
             return await self._refused(claimed.refusal, claimed)
-        if not browser_state or not hmac.compare_digest(browser_state.encode(), state.encode()):
-            return await self._refused("foreign_state", claimed)
         if error:
             return await self._refused(
                 "access_denied" if error == "access_denied" else "provider_error", claimed, error
@@ -166,6 +172,17 @@ class PontoConsent:
             await self._revoke_quietly(tokens)
             return await self._refused("provider_error", claimed, failure.code or type(failure).__name__)
         return await self._connected(claimed, tokens, info)
+
+    async def _owner(self, state: str) -> _Claimed | str:
+        """Whose state this is, without touching it; a refusal code when it is unknown or used."""
+        async with self._database.read() as session:
+            found = await queries.state_with_team(session, token_hash(state), Provider.PONTO.value)
+            if found is None:
+                return "unknown_state"
+            row, team_id = found
+            if row.used_at is not None:
+                return "used_state"  # finished already (its cookie is gone): nothing left to protect
+            return _Claimed(row.workspace_id or 0, team_id, row.slack_user_id or "")
 
     async def _claim(self, state: str) -> _Claimed | str:
         """Use the state up (atomically); a refusal code alone when it is unknown or already used."""

@@ -168,7 +168,11 @@ class TokenManager:
         for attempt in range(STORE_ATTEMPTS):
             try:
                 return await self._connections.swap_credentials(
-                    self._connection.id, version, credentials, token_expires_at=expires_at
+                    self._connection.id,
+                    version,
+                    credentials,
+                    token_expires_at=expires_at,
+                    owner=(self._connection.workspace_id, Provider.PONTO),
                 )
             except StorageUnavailable:
                 if attempt == STORE_ATTEMPTS - 1:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from zoneinfo import ZoneInfo
 
+from bot import metrics
 from bot.clock import Clock
 from bot.errors import RateLimited
 from bot.providers.yuki.api import CallGate
@@ -75,6 +76,7 @@ class DailyCallBudget:
                 retry_after=self.seconds_to_reset(),
                 code="budget_spent",
             )
+        _report_left(scope, self.limit - count)
         return self.limit - count
 
     def gate(self, scope: str) -> CallGate:
@@ -88,6 +90,7 @@ class DailyCallBudget:
     async def remaining(self, scope: str) -> int:
         async with self._database.read() as session:
             spent = await calls_spent(session, provider=self._counter, scope=scope, day=self.today())
+        _report_left(scope, max(0, self.limit - spent))
         return max(0, self.limit - spent)
 
     async def charge(self, scope: str, calls: int) -> None:
@@ -108,3 +111,9 @@ class DailyCallBudget:
                 calls=self.limit,
                 at_least=True,
             )
+
+
+def _report_left(scope: str, left: int) -> None:
+    """The calls left of a Yuki domain, for /metrics (a connect form's provisional scope is not kept)."""
+    if scope.startswith("domain:"):
+        metrics.CALLS_LEFT_TODAY.labels(PROVIDER, scope.removeprefix("domain:")).set(left)

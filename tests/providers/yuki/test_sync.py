@@ -259,5 +259,5 @@ async def test_cashbot_sync_command_covers_yuki(connected: BotUnderTest, yuki_si
     output, _ = await asyncio.wait_for(process.communicate(), 60)
 
     assert process.returncode == 0, output
-    assert b"yuki" in output and b"success" in output
+    assert b"Yuki for workspace" in output and b"success" in output
     assert (await items(connected))[paid.id].status == "closed"
