@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from bot.env import Env
 from bot.errors import ConfigError
@@ -37,6 +37,14 @@ class Settings(ProviderSettings):
     # Requests a minute per client address to the connect pages and callbacks (0: no limit).
     connect_rate_per_minute: int = 20
     min_free_disk_mb: int = 100
+    # Operations: the ops channel, nightly jobs, retention, trusted proxies.
+    ops_channel: str | None = None  # `C123`, or `T123/C123` to name the workspace it is in
+    backup_dir: str = "./backups"
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    nightly_hour: int = 3  # local hour (CASHBOT_TIMEZONE) after which the nightly jobs run
+    retention_months: int = 24
+    trusted_proxies: tuple[str, ...] = ()
     report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself). Built by hand (tests)
     # it is 0; from the environment it defaults to default_chart_processes().
@@ -134,12 +142,26 @@ class Settings(ProviderSettings):
                 "CASHBOT_REPORT_CACHE_SECONDS", cls.report_cache_seconds, 1, 3600
             ),
             chart_processes=env.integer("CASHBOT_CHART_PROCESSES", default_chart_processes(), 0, 64),
+            **_ops_settings(env),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.log_format(),
             metrics_token=env.text("CASHBOT_METRICS_TOKEN"),
             worker_metrics_port=env.integer("CASHBOT_WORKER_METRICS_PORT", cls.worker_metrics_port, 0, 65535),
             sentry_dsn=env.text("SENTRY_DSN"),
         )
+
+
+def _ops_settings(env: Env) -> dict[str, Any]:
+    """The operations settings (issue 13), read like the rest."""
+    return {
+        "ops_channel": env.text("CASHBOT_OPS_CHANNEL"),
+        "backup_dir": env.text("CASHBOT_BACKUP_DIR") or Settings.backup_dir,
+        "backup_keep_daily": env.integer("CASHBOT_BACKUP_KEEP_DAILY", Settings.backup_keep_daily, 1, 366),
+        "backup_keep_weekly": env.integer("CASHBOT_BACKUP_KEEP_WEEKLY", Settings.backup_keep_weekly, 0, 520),
+        "nightly_hour": env.integer("CASHBOT_NIGHTLY_HOUR", Settings.nightly_hour, 0, 23),
+        "retention_months": env.integer("CASHBOT_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
+        "trusted_proxies": env.addresses("CASHBOT_TRUSTED_PROXIES"),
+    }
 
 
 def demo_logging(environ: Mapping[str, str] | None = None) -> tuple[str, Literal["json", "text"]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,6 +130,21 @@ class Env:
         if value is not None and not Path(value).is_file():
             raise ConfigError(name, f"names {value!r}, which is not a readable file", "fix the path")
         return value
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses or networks (`10.0.0.1,10.1.0.0/16`)."""
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    name, f"has {item!r}, not an IP address or network", "use 10.0.0.2,10.1.0.0/16"
+                ) from None
+        return items
 
     def redis_url(self, name: str) -> str | None:
         value = self.text(name)

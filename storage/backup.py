@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.errors import CashbotError
 from storage.database import Database
+from storage.files import create_private
 from storage.migrate import current_revision
 from storage.models import AuditEvent, Base
 
@@ -91,6 +92,7 @@ def sqlite_path(database: Database) -> Path:
 def _copy_sqlite(source: Path, target: Path) -> None:
     """SQLite's online backup API: a consistent copy while others keep reading and writing."""
     partial = target.with_suffix(target.suffix + ".partial")
+    create_private(partial)  # an empty file is an empty database to SQLite; its mode is kept
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dst = sqlite3.connect(partial)
     try:
@@ -147,6 +149,7 @@ async def backup_postgres(database: Database, target: Path) -> Facts:
         async with snapshot_connection.begin():
             snapshot = (await snapshot_connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
             facts = await read_facts(snapshot_connection)
+            await asyncio.to_thread(create_private, target)  # pg_dump keeps an existing file's mode
             argv = ["pg_dump", "--format=custom", f"--snapshot={snapshot}", f"--file={target}"]
             await _run(argv, libpq_env(database.url))
     return facts

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.clock import Clock
 from bot.errors import ConstraintViolation, StorageUnavailable
+from storage.files import private_file
 from storage.models.base import CLOCK_OPTION
 from storage.sqlite_writer import SqliteBulkWriter
 
@@ -163,6 +164,15 @@ def _engine_options(is_sqlite: bool, pool_size: int) -> dict[str, Any]:
     return {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
 
 
+def _keep_private(cursor: Any) -> None:
+    """The database file (and so its -wal and -shm, which SQLite creates with the file's own mode)
+    is readable by its owner only, whatever the umask was when it was created."""
+    cursor.execute("PRAGMA database_list")
+    for _, name, filename in cursor.fetchall():
+        if name == "main" and filename:
+            private_file(Path(filename))
+
+
 def _install_sqlite_durability(engine: AsyncEngine) -> None:
     """WAL, synchronous=FULL, a busy timeout and foreign keys on every new SQLite connection."""
 
@@ -171,6 +181,7 @@ def _install_sqlite_durability(engine: AsyncEngine) -> None:
         # Take over transaction control from the driver so BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        _keep_private(cursor)
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             mode = cursor.fetchone()[0]

@@ -169,6 +169,7 @@ async def running_bot(
     *,
     clock: Clock | None = None,
     customize: Callable[[Runtime], None] | None = None,
+    disk_free: Callable[[Path], int] | None = None,
 ) -> AsyncIterator[BotUnderTest]:
     """Serve the bot on a loopback port with its real HTTP stack, for the length of the block.
 
@@ -177,7 +178,7 @@ async def running_bot(
     """
     server = LoopbackServer(lifespan="on")
     # PUBLIC_URL names the reserved port, so every redirect URI the bot builds points at it.
-    runtime = build_runtime(replace(settings, public_url=server.url), clock=clock)
+    runtime = build_runtime(replace(settings, public_url=server.url), clock=clock, disk_free=disk_free)
     if customize is not None:
         customize(runtime)
     await server.start(create_app(runtime))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
@@ -149,17 +150,29 @@ def _sync_line(result: SyncResult) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from bot.app.process import verify_audit
+    from bot.app.process import export_audit, verify_audit
 
     settings = _settings(args)
     settings.require_secrets()
     _database_ready(settings, need_schema=True)
+    if args.action == "export":
+        if args.since is None:
+            raise UserError("usage: cashbot audit export --since YYYY-MM-DD [--format csv]")
+        sys.stdout.write(asyncio.run(export_audit(settings, _date(args.since))))
+        return 0
     report = asyncio.run(verify_audit(settings))
     for broken in report.broken:
         print(f"chain {broken.chain}: row {broken.seq} (id {broken.row_id}) {broken.reason}")
     state = "intact" if report.ok else "TAMPERED"
     print(f"{_count(report.rows, 'audit event')} in {_count(report.chains, 'chain')}: {state}")
     return 0 if report.ok else 1
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--since {value!r} is not a date; use YYYY-MM-DD") from None
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -259,7 +272,11 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("file", help="a backup written by `cashbot backup`")
             command.add_argument("--force", action="store_true", help="replace the existing database")
         if name == "audit":
-            command.add_argument("action", choices=["verify"], help="verify: walk every chain")
+            command.add_argument(
+                "action", choices=["verify", "export"], help="verify: walk every chain; export: CSV"
+            )
+            command.add_argument("--since", help="export: events on or after this date (YYYY-MM-DD)")
+            command.add_argument("--format", choices=["csv"], default="csv", help="export format")
     return root
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import signal
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from bot.app.worker import Worker
 from bot.app.worker_metrics import WorkerMetricsServer
 from bot.config import Settings
 from bot.domain import Provider
+from bot.features.audit.export import export_csv
 from bot.features.audit.trail import VerifyReport
 from bot.features.backups import BackupService, DrillReport, Manifest
 from bot.features.key_rotation import rotate_keys
@@ -55,7 +57,8 @@ def serve(settings: Settings, *, with_worker: bool) -> int:
         port=settings.port,
         access_log=False,  # our AccessLog middleware logs paths without their query string
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-* is read by our own middleware, from CASHBOT_TRUSTED_PROXIES only.
+        proxy_headers=False,
         server_header=False,
     )
     settle_garbage_collector()
@@ -188,5 +191,14 @@ async def verify_audit(settings: Settings) -> VerifyReport:
     runtime = build_runtime(settings, web=False)
     try:
         return await runtime.services.audit.verify()
+    finally:
+        await runtime.aclose()
+
+
+async def export_audit(settings: Settings, since: dt.date) -> str:
+    """`cashbot audit export --since DATE --format csv`."""
+    runtime = build_runtime(settings, web=False)
+    try:
+        return await export_csv(runtime.core.database, since)
     finally:
         await runtime.aclose()

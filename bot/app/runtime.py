@@ -117,6 +117,8 @@ class Runtime:
     digest: DigestParts
     # The alerts' parts (bot.app.incidents.IncidentParts), likewise.
     incidents: Any = None
+    # The nightly ops jobs (bot.features.ops.nightly.NightlyJobs), likewise.
+    ops: Any = None
 
     async def aclose(self) -> None:
         await self.reports.cache.aclose()

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
+from bot.app.https import add_https_middleware
 from bot.app.runtime import Runtime
 from bot.app.wiring import SLACK_INSTALL_PATH, SLACK_REDIRECT_PATH
 from bot.features.rate_limit import AddressLimiter
@@ -62,6 +63,8 @@ def create_app(
         limiter = AddressLimiter(runtime.core.settings.connect_rate_per_minute, clock=runtime.core.clock)
         app.add_middleware(Throttle, limiter=limiter, paths=_provider_paths())
     app.add_middleware(AccessLog)  # added last, so outermost: a refused request is logged too
+    # Outermost: the client address and scheme come from a trusted proxy before anything reads them.
+    add_https_middleware(app, runtime.core.settings.public_url, runtime.core.settings.trusted_proxies)
     return app
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from importlib import import_module
+from pathlib import Path
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp
@@ -35,12 +36,17 @@ from bot.features.access.usage_watch import UsageWatch
 from bot.features.alerts import AlertService
 from bot.features.audit.group_commit import AuditBatcher
 from bot.features.audit.trail import AuditTrail
+from bot.features.backups import BackupService
 from bot.features.cash.position import CashService
 from bot.features.connect.links import ConnectLinks
 from bot.features.events import EventReceipts
 from bot.features.freshness import WorkspaceCalendar
-from bot.features.health import HealthService
+from bot.features.health import DiskFree, HealthService
+from bot.features.health import disk_free as health_disk_free
 from bot.features.housekeeping import Housekeeping
+from bot.features.ops.nightly import NightlyJobs, NightlyPlan
+from bot.features.ops.report import OpsReporter
+from bot.features.ops.retention import RetentionPurge
 from bot.features.receivables.overdue import ReceivablesService
 from bot.features.report_cache import build_cache
 from bot.features.sync.requests import SyncRequests
@@ -83,6 +89,7 @@ BOT_SCOPES = (
 SLACK_INSTALL_PATH = "/slack/install"
 UNINSTALL_REVOKE_SECONDS = 1.5
 SLACK_REDIRECT_PATH = "/slack/oauth_redirect"
+OPS_TICK_SECONDS = 300
 
 
 def slack_client(settings: Settings, token: str | None = None, *, timeout: int = 10) -> AsyncWebClient:
@@ -170,16 +177,18 @@ def _new_bolt_app(settings: Settings, **mode: Any) -> AsyncApp:
     )
 
 
-def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, web: bool = True, clock: Clock | None = None, disk_free: DiskFree | None = None
+) -> Runtime:
     """Assemble a process; nothing here touches the network or the database yet.
 
     `web=False` (worker, CLI) builds no Bolt app, so Slack request settings are not needed.
     `clock` is the one clock every part is given: the machine's, unless a test or the demo
-    brings its own.
+    brings its own. `disk_free` likewise stands in for the machine's free-disk probe.
     """
     settings.require_secrets()
     core = build_core(settings, clock or SystemClock())
-    services = build_services(core)
+    services = build_services(core, disk_free)
     store = installation_store(settings, core.database, core.box)
     slack = build_slack_parts(core, store, web)
     s = services
@@ -209,9 +218,43 @@ def build_runtime(settings: Settings, *, web: bool = True, clock: Clock | None =
         _register_listeners(runtime)
     incidents = build_incidents(runtime, digest)
     build_home(runtime, digest)
-    runtime = dataclasses.replace(runtime, incidents=incidents, jobs=runtime.jobs + incidents.jobs)
+    nightly = build_nightly(runtime)
+    ops_job = PeriodicJob("ops_nightly", OPS_TICK_SECONDS, nightly.tick, run_at_start=True)
+    runtime = dataclasses.replace(
+        runtime, incidents=incidents, ops=nightly, jobs=runtime.jobs + incidents.jobs + (ops_job,)
+    )
     _forget_on_uninstall(runtime)
     return runtime
+
+
+def build_nightly(runtime: Runtime) -> NightlyJobs:
+    """The nightly backup, weekly drill and daily audit verify, reported to CASHBOT_OPS_CHANNEL."""
+    settings = runtime.core.settings
+    backups = BackupService(
+        runtime.core.database, runtime.core.box, settings.audit_key or "", clock=runtime.core.clock
+    )
+    reporter = OpsReporter(
+        runtime.core.database, settings.ops_channel, settings.timezone, clock=runtime.core.clock
+    )
+    plan = NightlyPlan(
+        folder=Path(settings.backup_dir),
+        timezone=settings.timezone,
+        hour=settings.nightly_hour,
+        keep_daily=settings.backup_keep_daily,
+        keep_weekly=settings.backup_keep_weekly,
+    )
+    retention = RetentionPurge(
+        runtime.core.database, settings.retention_months, settings.timezone, clock=runtime.core.clock
+    )
+    return NightlyJobs(
+        runtime.core.database,
+        backups,
+        runtime.services.audit,
+        reporter,
+        plan,
+        clock=runtime.core.clock,
+        retention=retention,
+    )
 
 
 def _platform(core: Core, s: Services) -> Platform:
@@ -234,7 +277,7 @@ def build_core(settings: Settings, clock: Clock) -> Core:
     return Core(settings, clock, database, SecretBox(settings.encryption_keys), Renderer())
 
 
-def build_services(core: Core) -> Services:
+def build_services(core: Core, disk_free: DiskFree | None = None) -> Services:
     """The provider-neutral services, each built once on the core."""
     database, clock, box = core.database, core.clock, core.box
     connections = ConnectionService(database, box, clock=clock)
@@ -242,7 +285,12 @@ def build_services(core: Core) -> Services:
     return Services(
         workspaces=WorkspaceService(database, core.settings.timezone),
         receipts=EventReceipts(database, clock=clock),
-        health=HealthService(database, core.settings.min_free_disk_mb),
+        health=HealthService(
+            database,
+            core.settings.min_free_disk_mb,
+            folders=(Path(core.settings.backup_dir),),
+            free=disk_free or health_disk_free,
+        ),
         links=ConnectLinks(database, box, clock=clock),
         connections=connections,
         alerts=alerts,

@@ -31,6 +31,7 @@ from storage.backup import (
 )
 from storage.crypto import SecretBox
 from storage.database import Database
+from storage.files import create_private, private_folder, write_private
 from storage.rotation import sealed_values
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -61,7 +62,7 @@ class Manifest:
         return hmac.compare_digest(expected, self.signature)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        write_private(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -110,7 +111,7 @@ class BackupService:
 
     async def backup(self, folder: Path) -> tuple[Path, Manifest]:
         """Write `cashbot-<time>.db|.dump` and its signed manifest into `folder`."""
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_folder, folder)
         now = self._clock.now()
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         kind = "sqlite" if self._database.is_sqlite else "postgresql"
@@ -153,7 +154,7 @@ class BackupService:
     async def _drill(self, backup: Path, manifest: Manifest, report: DrillReport) -> None:
         if manifest.format == "sqlite":
             scratch = backup.with_name(f".verify-{backup.name}")
-            await asyncio.to_thread(shutil.copyfile, backup, scratch)
+            await asyncio.to_thread(_private_copy, backup, scratch)
             try:
                 report.add(
                     "integrity_check and foreign_key_check",
@@ -252,10 +253,15 @@ def _put_in_place(backup: Path, target: Path, force: bool) -> None:
     if target.exists() and not force:
         raise BackupError(f"{target} exists; stop cashbot and add --force to replace it")
     staging = target.with_name(target.name + ".restoring")
-    shutil.copyfile(backup, staging)
+    _private_copy(backup, staging)
     for suffix in ("-wal", "-shm"):
         target.with_name(target.name + suffix).unlink(missing_ok=True)
     staging.replace(target)
+
+
+def _private_copy(source: Path, target: Path) -> None:
+    create_private(target)  # copyfile truncates an existing file and keeps its mode
+    shutil.copyfile(source, target)
 
 
 def _remove_with_journals(path: Path) -> None:

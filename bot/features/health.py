@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +23,30 @@ class Readiness:
         return not self.problems
 
 
+DiskFree = Callable[[Path], int]  # free bytes on the filesystem that holds a folder
+
+
+def disk_free(folder: Path) -> int:
+    """The machine's answer (the process edge: tests hand HealthService their own)."""
+    return shutil.disk_usage(folder).free
+
+
 class HealthService:
     """Checks the things without which a command cannot be answered correctly."""
 
-    def __init__(self, database: Database, min_free_disk_mb: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        min_free_disk_mb: int,
+        *,
+        folders: Sequence[Path] = (),
+        free: DiskFree = disk_free,
+    ) -> None:
         self._database = database
         self._min_free_bytes = min_free_disk_mb * 1024 * 1024
         self._head = head_revision()
+        self._folders = tuple(folders)  # besides the database's: the backup folder
+        self._free = free
 
     async def readiness(self) -> Readiness:
         result = Readiness()
@@ -54,10 +72,20 @@ class HealthService:
 
     def _check_disk(self, result: Readiness) -> None:
         path = self._database.sqlite_file()
-        folder = path.parent if path is not None else Path.cwd()
-        try:
-            free = shutil.disk_usage(folder).free
-        except OSError:
-            return
-        if free < self._min_free_bytes:
-            result.problems.append(f"disk nearly full ({free // (1024 * 1024)} MB free)")
+        database_folder = path.parent if path is not None else Path.cwd()
+        for folder in (database_folder, *self._folders):
+            try:
+                free = self._free(_existing(folder))
+            except OSError:
+                continue
+            if free < self._min_free_bytes:
+                result.problems.append(f"disk nearly full ({free // (1024 * 1024)} MB free at {folder})")
+                return
+
+
+def _existing(folder: Path) -> Path:
+    """The folder, or its nearest existing parent (a backup folder not made yet)."""
+    folder = folder.resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder

@@ -62,6 +62,7 @@ class LoopbackServer:
             access_log=False,
             lifespan=self._lifespan,
             timeout_graceful_shutdown=2,
+            proxy_headers=False,  # a test stands in for the proxy itself; X-Forwarded-* is the bot's to judge
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))

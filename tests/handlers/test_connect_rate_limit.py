@@ -31,7 +31,11 @@ async def bot(
     database_url: str, slack_sim: SlackSimulator, ponto_sim: PontoSimulator, clock: ManualClock
 ) -> AsyncIterator[BotUnderTest]:
     settings = bot_settings(
-        database_url, slack_sim, connect_rate_per_minute=LIMIT, **ponto_settings(ponto_sim)
+        database_url,
+        slack_sim,
+        connect_rate_per_minute=LIMIT,
+        trusted_proxies=("127.0.0.1",),  # the test's loopback peer plays the reverse proxy
+        **ponto_settings(ponto_sim),
     )
     async with running_bot(settings, slack_sim, clock=clock) as running:
         yield running
@@ -58,7 +62,7 @@ async def test_random_tokens_from_one_address_are_cut_off_with_retry_after(
 
 
 async def test_each_address_has_its_own_allowance_behind_a_trusted_proxy(bot: BotUnderTest) -> None:
-    """The loopback peer is uvicorn's default trusted proxy (FORWARDED_ALLOW_IPS): its
+    """The loopback peer is a trusted proxy (CASHBOT_TRUSTED_PROXIES): its
     X-Forwarded-For names the client; one client's flood does not lock another out."""
     page = bot.url + "/connect/yuki"
     async with httpx.AsyncClient() as client:

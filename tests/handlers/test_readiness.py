@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from bot.sandbox.slack import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SlackSimulator
@@ -68,3 +70,23 @@ async def test_disk_nearly_full_is_reported(database_url: str, slack_sim: SlackS
 
     assert ready.status_code == 503
     assert any("disk nearly full" in problem for problem in ready.json()["problems"])
+
+
+async def test_disk_nearly_full_at_the_probe_fails_readiness(
+    database_url: str, slack_sim: SlackSimulator, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    free = {"bytes": 500 * 1024 * 1024}
+
+    def probe(folder: Path) -> int:  # the machine's free-disk answer, at the process edge
+        return free["bytes"] if folder.is_relative_to(tmp_path) else 10**12
+
+    settings = bot_settings(database_url, slack_sim, min_free_disk_mb=100, backup_dir=str(backups))
+    async with running_bot(settings, slack_sim, disk_free=probe) as bot:
+        roomy = await get(f"{bot.url}/readyz")
+        free["bytes"] = 40 * 1024 * 1024
+        full = await get(f"{bot.url}/readyz")
+
+    assert roomy.status_code == 200
+    assert full.status_code == 503
+    assert any("disk nearly full (40 MB free" in problem for problem in full.json()["problems"])

@@ -127,3 +127,46 @@ async def test_restore_puts_the_data_back(
     report = await AuditTrail(restored, AUDIT_KEY, clock=restored.clock).verify()
     await restored.dispose()
     assert names == ["Acme"] and report.ok and report.rows >= 5
+
+
+async def test_created_files_are_readable_by_their_owner_only(
+    backup_file: Path, database_url: str, tmp_path: Path
+) -> None:
+    from tests.harness import postgres_admin_url
+
+    folder = backup_file.parent
+    manifest = backup_file.with_name(backup_file.name + ".manifest.json")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert backup_file.stat().st_mode & 0o777 == 0o600
+    assert manifest.stat().st_mode & 0o777 == 0o600
+    if postgres_admin_url() is None:
+        fresh = tmp_path / "new.db"
+        old_umask = os.umask(0o022)  # what most servers have: new files 0644 unless the bot narrows them
+        try:
+            database = Database(f"sqlite+aiosqlite:///{fresh}", clock=SystemClock())
+            await database.ping()
+            await database.dispose()
+        finally:
+            os.umask(old_umask)
+        assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+async def test_audit_export_csv_since_a_date(database_url: str) -> None:
+    import csv
+    import io
+
+    await seed(database_url)
+    code, output = await cli(
+        "audit", "export", "--since", "2000-01-01", "--format", "csv", database_url=database_url
+    )
+    later, none = await cli("audit", "export", "--since", "2999-01-01", database_url=database_url)
+    bad, message = await cli("audit", "export", "--since", "last month", database_url=database_url)
+
+    assert code == 0, output
+    rows = list(csv.DictReader(io.StringIO(output)))
+    assert [row["action"] for row in rows] == [f"view.cash.{n}" for n in range(5)]
+    assert {row["team_id"] for row in rows} == {"T1"} and rows[0]["actor"] == "U1"
+    assert (
+        later == 0 and none.strip() == "occurred_at,team_id,actor,action,outcome,channel_id,detail,chain,seq"
+    )
+    assert bad != 0 and "YYYY-MM-DD" in message
