@@ -44,7 +44,9 @@ class Settings(ProviderSettings):
     backup_keep_weekly: int = 4
     nightly_hour: int = 3  # local hour (CASHBOT_TIMEZONE) after which the nightly jobs run
     retention_months: int = 24
-    trusted_proxies: tuple[str, ...] = ()
+    # Loopback by default, as uvicorn trusts: a proxy on the same host (Caddy) is believed, so an
+    # https PUBLIC_URL behind it does not redirect to itself forever.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     report_cache_seconds: int = 60  # how stale a cached /cash or /overdue report may be
     # Processes that draw digest charts (0: a thread of the worker itself). Built by hand (tests)
     # it is 0; from the environment it defaults to default_chart_processes().
@@ -160,7 +162,7 @@ def _ops_settings(env: Env) -> dict[str, Any]:
         "backup_keep_weekly": env.integer("CASHBOT_BACKUP_KEEP_WEEKLY", Settings.backup_keep_weekly, 0, 520),
         "nightly_hour": env.integer("CASHBOT_NIGHTLY_HOUR", Settings.nightly_hour, 0, 23),
         "retention_months": env.integer("CASHBOT_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
-        "trusted_proxies": env.addresses("CASHBOT_TRUSTED_PROXIES"),
+        "trusted_proxies": env.addresses("CASHBOT_TRUSTED_PROXIES") or Settings.trusted_proxies,
     }
 
 

@@ -1,7 +1,7 @@
 """The per-address limit on the connect pages: a 429 with Retry-After before any page code runs.
 
-The address is the ASGI client, which uvicorn takes from X-Forwarded-For only when the peer is
-one of its trusted proxies (`FORWARDED_ALLOW_IPS`, uvicorn's own setting); otherwise the socket peer.
+The address is the ASGI client, taken from X-Forwarded-For only when the peer is one of
+`CASHBOT_TRUSTED_PROXIES` (bot/app/https.py); otherwise the socket peer.
 """
 
 from __future__ import annotations

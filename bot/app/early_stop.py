@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sys import UnraisableHookArgs
 
 _requested: list[int] = []
+_handed_over: list[bool] = []
 
 
 def stop_cleanly_on_signals() -> None:
@@ -28,6 +29,11 @@ def stop_cleanly_on_signals() -> None:
 def stop_requested() -> bool:
     """Whether a stop signal arrived before the running loop took the signals over."""
     return bool(_requested)
+
+
+def hand_over() -> None:
+    """The running loop handles signals from now on: unraisable errors are reported again."""
+    _handed_over.append(True)
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -47,7 +53,7 @@ def _quiet_about_swallowed_stops(
     """
 
     def hook(unraisable: UnraisableHookArgs) -> object:
-        if _requested:
+        if _requested and not _handed_over:
             return None
         return report(unraisable)
 

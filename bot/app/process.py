@@ -13,7 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from bot import metrics
-from bot.app.early_stop import stop_requested
+from bot.app.early_stop import hand_over, stop_requested
 from bot.app.preflight import bind_listening_socket
 from bot.app.runtime import Runtime
 from bot.app.web import create_app
@@ -89,6 +89,7 @@ class _GracefulServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        hand_over()
         if stop_requested():
             self.handle_exit(signal.SIGTERM, None)
         try:
@@ -112,6 +113,7 @@ def work(settings: Settings) -> int:
         watch_backup_age(runtime)
         worker = Worker(runtime.core.database, runtime.jobs)
         exporter = WorkerMetricsServer(settings)
+        hand_over()
         if stop_requested():
             stop.set()
         try:

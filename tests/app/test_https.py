@@ -60,7 +60,8 @@ async def test_http_install_page_redirects_to_public_https(
 async def test_forwarded_headers_ignored_from_untrusted_peer(
     database_url: str, slack_sim: SlackSimulator
 ) -> None:
-    async with https_bot(multi(database_url, slack_sim)) as url:  # no CASHBOT_TRUSTED_PROXIES
+    # The proxy is elsewhere; the test's loopback peer is not it.
+    async with https_bot(multi(database_url, slack_sim, trusted_proxies=("10.9.9.9",))) as url:
         answer = await get(f"{url}/slack/install", PROXIED)
 
     assert answer.status_code == 308, "a peer that is not a trusted proxy cannot claim https"

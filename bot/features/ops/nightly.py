@@ -22,6 +22,7 @@ from storage.leases import acquire_or_renew
 BACKUP_NAME = re.compile(r"^cashbot-(\d{8}T\d{6}Z)\.(db|dump)$")
 DRILL_WEEKDAY = 6  # Sunday, local time: after that night's backup
 DONE_FOR = dt.timedelta(days=8)  # a job's "done" marker outlives its period
+RUNNING_FOR = dt.timedelta(hours=2)  # longer than any backup or drill takes
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,17 @@ class NightlyJobs:
 
     async def _once(self, job: str, period: str, run: Callable[[], Awaitable[Outcome]]) -> None:
         # A marker row per job and period: a second tick, a restart or another worker skips it.
-        if not await acquire_or_renew(self._database, f"ops:{job}:{period}", uuid.uuid4().hex, DONE_FOR):
+        # It is short while the job runs, so a job cut off by a stop or a crash runs again later
+        # that period; only a reported outcome makes it last the whole period.
+        marker, holder = f"ops:{job}:{period}", uuid.uuid4().hex
+        if not await acquire_or_renew(self._database, marker, holder, RUNNING_FOR):
             return
         try:
             outcome = await run()
         except Exception as error:  # an ops job reports its failure; it never stops the worker
             outcome = Outcome(job, False, f"{job.replace('_', ' ')} failed: {str(error)[:300]}")
         await self._reporter.report(outcome, period)
+        await acquire_or_renew(self._database, marker, holder, DONE_FOR)
 
     async def _backup(self) -> Outcome:
         target, manifest = await self._backups.backup(self._plan.folder)

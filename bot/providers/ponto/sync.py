@@ -98,12 +98,14 @@ class PontoSyncer:
             finished = await self._request_synchronizations(client, accounts, run)
             accounts = await client.accounts()
         states = await self._store_accounts(connection, client, accounts)
-        await self._store_updated(client, finished, states, run)
         skipped = 0
         for account in accounts:
             swept = await _AccountSweep(self, client, account, states[account.id], run).run()
             skipped += not swept
             await run.heartbeat()
+        # After the sweeps: an old late booking stored first would look like the end of a
+        # first backfill that is still being resumed, and the history below it never fetched.
+        await self._store_updated(client, finished, states, run)
         run.details["accounts"] = len(accounts)
         run.details["accounts_unchanged"] = skipped
         await self._watch_consent(connection, accounts, run)
