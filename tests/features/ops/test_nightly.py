@@ -166,3 +166,25 @@ async def test_transactions_older_than_the_retention_are_purged_nightly(ops_bot:
         count = await session.scalar(select(func.count()).select_from(BankTransaction))
     assert sorted(left) == days[1:] and count == 3
     assert any("Retention: 1 transactions executed before 2024-12-06" in t for t in ops_posts(ops_bot))
+
+
+async def test_a_job_cut_off_by_a_stop_runs_again_that_night_and_posts_once(
+    ops_bot: BotUnderTest, tmp_path: Path
+) -> None:
+    clock = ops_bot.runtime.core.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(dt.timedelta(hours=1, minutes=30))  # 03:30 local, a Sunday
+    backups = tmp_path / "backups"
+    cut_off = asyncio.create_task(ops_bot.runtime.ops.tick())
+    while not (backups.is_dir() and any(backups.iterdir())):  # the backup is being written
+        await asyncio.sleep(0)
+    cut_off.cancel()  # the worker is stopped mid-job (a deploy during the backup)
+    with pytest.raises(asyncio.CancelledError):
+        await cut_off
+
+    clock.advance(dt.timedelta(hours=2, minutes=5))  # the next ticks that night
+    await night(ops_bot)
+    await night(ops_bot)
+
+    posts = ops_posts(ops_bot)
+    assert [p.split()[1] for p in posts] == ["Nightly", "Restore", "Audit", "Retention:"], posts
